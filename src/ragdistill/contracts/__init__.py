@@ -1,0 +1,55 @@
+"""The component contracts: one abstract method per stage, the rest provided."""
+
+from ragdistill.contracts.base import STAGES, Component, Stage
+from ragdistill.contracts.embedder import Embedder, FloatArray, InputType
+from ragdistill.contracts.generator import Generator, request
+from ragdistill.contracts.messages import (
+    Generation,
+    GenerationRequest,
+    Message,
+    QueryRequest,
+    to_messages,
+)
+from ragdistill.contracts.query_transformer import QueryTransformer
+from ragdistill.contracts.reranker import Pair, Reranker, ScoredDocument
+
+CONTRACTS: dict[Stage, type[Component]] = {
+    "embedder": Embedder,
+    "reranker": Reranker,
+    "query_transformer": QueryTransformer,
+    "generator": Generator,
+}
+
+
+def stage_of(cls: type) -> Stage:
+    """The stage a component class implements; TypeError if it implements none."""
+    for stage, contract in CONTRACTS.items():
+        if isinstance(cls, type) and issubclass(cls, contract):
+            return stage
+    raise TypeError(
+        f"{getattr(cls, '__qualname__', cls)!r} implements no stage contract: subclass one of "
+        + ", ".join(c.__name__ for c in CONTRACTS.values())
+    )
+
+
+__all__ = [
+    "CONTRACTS",
+    "STAGES",
+    "Component",
+    "Embedder",
+    "FloatArray",
+    "Generation",
+    "GenerationRequest",
+    "Generator",
+    "InputType",
+    "Message",
+    "Pair",
+    "QueryRequest",
+    "QueryTransformer",
+    "Reranker",
+    "ScoredDocument",
+    "Stage",
+    "request",
+    "stage_of",
+    "to_messages",
+]

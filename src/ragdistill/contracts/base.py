@@ -1,0 +1,93 @@
+"""What every component of every stage shares: options, batching, async, validation."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Literal, TypeVar
+
+from ragdistill.config import validate_options
+from ragdistill.errors import ContractError
+
+Stage = Literal["embedder", "reranker", "query_transformer", "generator"]
+STAGES: tuple[Stage, ...] = ("embedder", "reranker", "query_transformer", "generator")
+
+T = TypeVar("T")
+C = TypeVar("C", bound="Component")
+
+
+class Component(ABC):
+    """Base of the four stage contracts.
+
+    A subclass implements its stage's single abstract method and writes a normal
+    typed ``__init__``; the base class supplies batching, input checks, async
+    variants and construction from validated options (:meth:`from_options`).
+    """
+
+    stage: ClassVar[Stage]
+    #: Items per call to the abstract batch method; instances may override it.
+    batch_size: int = 32
+
+    @classmethod
+    def from_options(cls: type[C], options: Mapping[str, Any], *, where: str = "options") -> C:
+        """Build from a mapping (a recipe table), validated against ``__init__``."""
+        kwargs = validate_options(cls, options, where=where)
+        instance = cls(**kwargs)
+        instance.options = dict(kwargs)
+        return instance
+
+    options: dict[str, Any] = {}
+
+    def describe(self) -> dict[str, Any]:
+        """What a manifest or report records about this component."""
+        return {
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "stage": self.stage,
+            "options": {k: v for k, v in self.options.items() if _is_plain(v)},
+        }
+
+    def _batches(self, items: Sequence[T], batch_size: int | None) -> Iterator[Sequence[T]]:
+        size = batch_size or self.batch_size
+        if size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {size}")
+        for start in range(0, len(items), size):
+            yield items[start : start + size]
+
+    async def _in_thread(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        # Default async: run the sync batch method in a worker thread so an event loop
+        # is never blocked; network-bound plugins override the a* method natively.
+        return await asyncio.to_thread(func, *args, **kwargs)
+
+
+def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
+    """A list of strings, refusing a bare string (which would iterate by character)."""
+    if isinstance(texts, str):
+        raise TypeError(f"{name} must be a list of strings, not one string: wrap it as [{name}]")
+    try:
+        items = list(texts)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}") from None
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{i}] must be a str, got {type(text).__name__}")
+    return items
+
+
+def check_count(component: Component, method: str, got: int, expected: int) -> None:
+    if got != expected:
+        raise ContractError(
+            f"{type(component).__qualname__}.{method} returned {got} results for "
+            f"{expected} inputs; it must return exactly one per input"
+        )
+
+
+def progress(total: int, *, enabled: bool, desc: str) -> Any:
+    """A tqdm bar (or a no-op one) for long batch loops."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, unit="item")
+
+
+def _is_plain(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | type(None) | list | tuple | dict)

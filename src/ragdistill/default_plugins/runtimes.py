@@ -1,0 +1,3 @@
+"""Built-in plugin: placeholder until implemented."""
+
+from __future__ import annotations

@@ -1,0 +1,190 @@
+"""Everything the plugins registered, looked up by kind, stage and name.
+
+The registry calls each ``register_*`` hook implementation itself (through pluggy's
+public ``get_hookimpls``) so it knows which plugin registered what: a duplicate name
+is reported against both plugins, and ``ragdistill plugins`` can list each plugin's
+contributions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pluggy
+
+from ragdistill.config import suggest
+from ragdistill.contracts import STAGES, Stage, stage_of
+from ragdistill.errors import PluginError, UnknownNameError
+
+Kind = Literal["teacher", "student", "loss", "runtime", "dataset", "model_source"]
+HOOK_OF_KIND: dict[Kind, str] = {
+    "teacher": "register_teachers",
+    "student": "register_students",
+    "loss": "register_losses",
+    "runtime": "register_runtimes",
+    "dataset": "register_datasets",
+    "model_source": "register_model_sources",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: Kind
+    name: str
+    obj: type
+    plugin: str
+    stage: Stage | None = None
+
+    @property
+    def key(self) -> tuple[Kind, Stage | None, str]:
+        return (self.kind, self.stage, self.name)
+
+
+def _base_class(kind: Kind) -> type | None:
+    # Imported on demand: the loss and student bases pull in torch.
+    if kind == "loss":
+        from ragdistill.losses.base import DistillationLoss
+
+        return DistillationLoss
+    if kind == "student":
+        from ragdistill.students import Student
+
+        return Student
+    if kind == "runtime":
+        from ragdistill.runtime import RuntimeBackend
+
+        return RuntimeBackend
+    if kind == "dataset":
+        from ragdistill.datasets import DatasetLoader
+
+        return DatasetLoader
+    if kind == "model_source":
+        from ragdistill.models.sources import ModelSource
+
+        return ModelSource
+    return None
+
+
+class Registry:
+    """What a plugin manager's plugins registered. Build with :func:`build_registry`."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[Kind, Stage | None, str], Entry] = {}
+
+    def add(self, kind: Kind, name: str, obj: Any, *, plugin: str) -> None:
+        hook = HOOK_OF_KIND[kind]
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin {plugin!r}: {hook} registered a name that is not a string")
+        if not isinstance(obj, type):
+            raise PluginError(f"plugin {plugin!r}: {hook}({name!r}, ...) must register a class")
+        stage: Stage | None = None
+        if kind in ("teacher", "student"):
+            try:
+                stage = stage_of(obj) if kind == "teacher" else obj.stage
+            except (TypeError, AttributeError) as exc:
+                raise PluginError(f"plugin {plugin!r}: {hook}({name!r}, ...): {exc}") from None
+            if stage not in STAGES:
+                raise PluginError(f"plugin {plugin!r}: student {name!r} has unknown stage {stage!r}")
+        base = _base_class(kind)
+        if base is not None and not issubclass(obj, base):
+            raise PluginError(
+                f"plugin {plugin!r}: {hook}({name!r}, {obj.__qualname__}) must register a "
+                f"subclass of {base.__module__}.{base.__qualname__}"
+            )
+        entry = Entry(kind, name, obj, plugin, stage)
+        if (old := self._entries.get(entry.key)) is not None:
+            what = f"{stage} {kind}" if stage else kind
+            raise PluginError(
+                f"duplicate {what} name {name!r}: registered by plugin {old.plugin!r} and by "
+                f"plugin {plugin!r}. Rename it in one plugin's {hook} hook, or disable one "
+                f"plugin with RAGDISTILL_DISABLE_PLUGINS=<plugin name>"
+            )
+        self._entries[entry.key] = entry
+
+    def entries(self, kind: Kind | None = None, *, stage: Stage | None = None) -> list[Entry]:
+        return [
+            e
+            for e in self._entries.values()
+            if (kind is None or e.kind == kind) and (stage is None or e.stage == stage)
+        ]
+
+    def get(self, kind: Kind, name: str, *, stage: Stage | None = None) -> type:
+        entry = self._entries.get((kind, stage, name))
+        if entry is None:
+            names = sorted(e.name for e in self.entries(kind, stage=stage))
+            what = f"{stage} {kind}" if stage else kind
+            close = suggest(name, names)
+            hint = f"did you mean {close!r}? " if close else ""
+            raise UnknownNameError(
+                f"no {what} named {name!r}; {hint}available: {', '.join(names) or 'none'}. "
+                f"Install the plugin that provides it, or check `ragdistill plugins`"
+            )
+        return entry.obj
+
+    def teacher(self, stage: Stage, name: str) -> type:
+        return self.get("teacher", name, stage=stage)
+
+    def student(self, stage: Stage, name: str) -> type:
+        return self.get("student", name, stage=stage)
+
+    def loss(self, name: str) -> type:
+        return self.get("loss", name)
+
+    def runtime(self, name: str) -> type:
+        return self.get("runtime", name)
+
+    def dataset(self, name: str) -> type:
+        return self.get("dataset", name)
+
+    def model_source(self, name: str) -> type:
+        return self.get("model_source", name)
+
+    def by_plugin(self, plugin: str) -> list[Entry]:
+        return [e for e in self._entries.values() if e.plugin == plugin]
+
+
+def build_registry(pm: pluggy.PluginManager, kinds: Iterable[Kind] = tuple(HOOK_OF_KIND)) -> Registry:
+    """Call every ``register_*`` hook of every plugin and collect what they register."""
+    registry = Registry()
+    for kind in kinds:
+        caller = getattr(pm.hook, HOOK_OF_KIND[kind])
+        # Reversed: pluggy lists last-registered first; built-ins register first.
+        for impl in reversed(caller.get_hookimpls()):
+            register = _register_for(registry, kind, impl.plugin_name)
+            try:
+                impl.function(register=register)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r}: its {HOOK_OF_KIND[kind]} hook raised "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+    return registry
+
+
+def _register_for(registry: Registry, kind: Kind, plugin: str) -> Callable[[str, Any], None]:
+    def register(name: str, obj: Any) -> None:
+        registry.add(kind, name, obj, plugin=plugin)
+
+    return register
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The registry of the process-wide plugin manager, built on first use."""
+    global _default
+    if _default is None:
+        from ragdistill.plugins import default_plugin_manager
+
+        _default = build_registry(default_plugin_manager())
+    return _default
+
+
+def reset() -> None:
+    global _default
+    _default = None
