@@ -61,10 +61,10 @@ def validate_options(
 def format_validation_error(exc: ValidationError, *, where: str, model: type[BaseModel]) -> str:
     """One line per problem: ``where.key: what is wrong -> how to fix it``."""
     lines = []
-    valid = list(model.model_fields)
     for err in exc.errors():
+        valid = _fields_at(model, err["loc"][:-1])
         loc = ".".join(str(p) for p in err["loc"])
-        key = f"{where}.{loc}" if loc else where
+        key = ".".join(part for part in (where, loc) if part) or "value"
         if err["type"] == "extra_forbidden":
             hint = suggest(str(err["loc"][-1]), valid)
             fix = f"did you mean {hint!r}?" if hint else f"valid keys: {', '.join(valid) or 'none'}"
@@ -80,3 +80,22 @@ def suggest(name: str, candidates: typing.Iterable[str]) -> str | None:
     """The closest candidate to a misspelled ``name``, if any is close enough."""
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return match[0] if match else None
+
+
+def _fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
+    """Field names of the (nested) model that ``path`` leads to, for suggestions."""
+    current: Any = model
+    for part in path:
+        field = getattr(current, "model_fields", {}).get(part) if isinstance(part, str) else None
+        if field is None:
+            if isinstance(part, int):
+                continue  # list index: the element type is the list's own annotation
+            return []
+        annotation = field.annotation
+        for arg in (annotation, *typing.get_args(annotation)):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                current = arg
+                break
+        else:
+            return []
+    return list(getattr(current, "model_fields", {}))

@@ -23,7 +23,7 @@ from importlib import metadata
 
 import pluggy
 
-from ragdistill import hookspecs
+from ragdistill import __version__, hookspecs
 from ragdistill.config import suggest
 from ragdistill.errors import PluginError
 
@@ -80,7 +80,7 @@ def get_plugin_manager(
     pm.report = LoadReport()
     for module_name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
-        pm.report.loaded[module_name] = PluginInfo(module_name, None, "ragdistill", True)
+        pm.report.loaded[module_name] = PluginInfo(module_name, __version__, "ragdistill", True)
     if entry_points:
         _load_entry_points(pm, env)
     check_hooks(pm)
@@ -99,7 +99,9 @@ def _names(value: str) -> set[str]:
 
 
 def _load_entry_points(pm: RagdistillPluginManager, env: Mapping[str, str]) -> None:
-    for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+    for ep in sorted(
+        metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name
+    ):
         dist = ep.dist.name if ep.dist else None
         if not _selected(ep.name, env):
             pm.report.skipped.append(ep.name)

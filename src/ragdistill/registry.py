@@ -86,7 +86,9 @@ class Registry:
             except (TypeError, AttributeError) as exc:
                 raise PluginError(f"plugin {plugin!r}: {hook}({name!r}, ...): {exc}") from None
             if stage not in STAGES:
-                raise PluginError(f"plugin {plugin!r}: student {name!r} has unknown stage {stage!r}")
+                raise PluginError(
+                    f"plugin {plugin!r}: student {name!r} has unknown stage {stage!r}"
+                )
         base = _base_class(kind)
         if base is not None and not issubclass(obj, base):
             raise PluginError(
@@ -145,7 +147,9 @@ class Registry:
         return [e for e in self._entries.values() if e.plugin == plugin]
 
 
-def build_registry(pm: pluggy.PluginManager, kinds: Iterable[Kind] = tuple(HOOK_OF_KIND)) -> Registry:
+def build_registry(
+    pm: pluggy.PluginManager, kinds: Iterable[Kind] = tuple(HOOK_OF_KIND)
+) -> Registry:
     """Call every ``register_*`` hook of every plugin and collect what they register."""
     registry = Registry()
     for kind in kinds:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC
 from collections.abc import Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal, TypeVar
 
 from ragdistill.config import validate_options
@@ -37,7 +38,8 @@ class Component(ABC):
         instance.options = dict(kwargs)
         return instance
 
-    options: dict[str, Any] = {}
+    #: The validated options it was built from; empty (and read-only) when built directly.
+    options: Mapping[str, Any] = MappingProxyType({})
 
     def describe(self) -> dict[str, Any]:
         """What a manifest or report records about this component."""

@@ -53,7 +53,9 @@ class Embedder(Component):
         parts = []
         with progress(len(items), enabled=show_progress, desc="embedding") as bar:
             for batch in self._batches(items, batch_size):
-                parts.append(self._checked(self.embed_batch(list(batch), input_type=input_type), len(batch)))
+                parts.append(
+                    self._checked(self.embed_batch(list(batch), input_type=input_type), len(batch))
+                )
                 bar.update(len(batch))
         return np.concatenate(parts)
 
@@ -61,7 +63,8 @@ class Embedder(Component):
         """One text -> one vector of shape ``(dimension,)``."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return self.embed_many([text], input_type=input_type)[0]
+        vector: FloatArray = self.embed_many([text], input_type=input_type)[0]
+        return vector
 
     def embed_query(self, text: str) -> FloatArray:
         return self.embed(text, input_type="query")
@@ -93,7 +96,8 @@ class Embedder(Component):
         return np.concatenate(parts)
 
     async def aembed(self, text: str, *, input_type: InputType = "document") -> FloatArray:
-        return (await self.aembed_many([text], input_type=input_type))[0]
+        vector: FloatArray = (await self.aembed_many([text], input_type=input_type))[0]
+        return vector
 
     def _checked(self, out: object, expected: int) -> FloatArray:
         name = type(self).__qualname__
@@ -102,7 +106,9 @@ class Embedder(Component):
         except (TypeError, ValueError) as exc:
             raise ContractError(f"{name}.embed_batch must return numbers, got {type(out)}") from exc
         if array.ndim != 2:
-            raise ContractError(f"{name}.embed_batch must return a 2-d array, got shape {array.shape}")
+            raise ContractError(
+                f"{name}.embed_batch must return a 2-d array, got shape {array.shape}"
+            )
         check_count(self, "embed_batch", array.shape[0], expected)
         if self._dimension is None:
             self._dimension = int(array.shape[1])

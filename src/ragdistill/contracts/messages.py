@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 Role = Literal["system", "user", "assistant"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant")
@@ -25,7 +25,7 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
-MessageLike = Union[Message, Mapping[str, str]]
+MessageLike = Message | Mapping[str, str]
 
 
 def to_messages(items: str | Sequence[MessageLike]) -> tuple[Message, ...]:

@@ -92,12 +92,20 @@ class Reranker(Component):
 def _check_pairs(pairs: Sequence[Pair]) -> list[Pair]:
     items = list(pairs)
     for i, pair in enumerate(items):
-        if not (isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-            raise TypeError(f"pairs[{i}] must be a (query, document) pair of strings, got {pair!r:.80}")
+        if not (
+            isinstance(pair, tuple | list)
+            and len(pair) == 2
+            and all(isinstance(p, str) for p in pair)
+        ):
+            raise TypeError(
+                f"pairs[{i}] must be a (query, document) pair of strings, got {pair!r:.80}"
+            )
     return [(q, d) for q, d in items]
 
 
-def _ranked(documents: Sequence[str], scores: FloatArray, top_n: int | None) -> list[ScoredDocument]:
+def _ranked(
+    documents: Sequence[str], scores: FloatArray, top_n: int | None
+) -> list[ScoredDocument]:
     if top_n is not None and top_n < 0:
         raise ValueError(f"top_n must be >= 0, got {top_n}")
     order = np.argsort(-scores, kind="stable")

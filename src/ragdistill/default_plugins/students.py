@@ -1,3 +1,12 @@
-"""Built-in plugin: placeholder until implemented."""
+"""Built-in plugin: the trainable students."""
 
 from __future__ import annotations
+
+from ragdistill.hookspecs import RegisterStudent, hookimpl
+
+
+@hookimpl
+def register_students(register: RegisterStudent) -> None:
+    from ragdistill.students.sentence_transformer import SentenceTransformerStudent
+
+    register("sentence-transformers", SentenceTransformerStudent)

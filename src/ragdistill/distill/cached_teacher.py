@@ -1,0 +1,49 @@
+"""A teacher embedder in front of its disk cache: computes only what was never seen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ragdistill.contracts import Embedder, FloatArray, InputType
+from ragdistill.teacher_cache import FillStats, TeacherCache, embedding_keys, fingerprint
+
+
+class CachedEmbedder(Embedder):
+    """Wraps ``inner`` so every (input type, text) is embedded once per teacher, ever.
+
+    It describes itself as ``inner`` does, so a Chroma collection built through the
+    cache is the same collection the bare teacher would build.
+    """
+
+    def __init__(self, inner: Embedder, *, root: Path | None = None) -> None:
+        self.inner = inner
+        self.batch_size = inner.batch_size
+        self.options = inner.options
+        self.cache = TeacherCache.open(
+            fingerprint(inner.describe()),
+            dim=inner.dimension,
+            root=root,
+            description=inner.describe(),
+        )
+        self._dimension = inner.dimension
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    def fill(
+        self, texts: list[str], input_type: InputType, *, show_progress: bool = True
+    ) -> FillStats:
+        """Make sure every text is cached, computing the missing ones in batches."""
+        keys = embedding_keys(texts, input_type)
+        return self.cache.fill(
+            keys,
+            lambda idx: self.inner.embed_many([texts[i] for i in idx], input_type=input_type),
+            batch_size=self.inner.batch_size,
+            show_progress=show_progress,
+            desc=f"teacher labelling ({'queries' if input_type == 'query' else 'documents'})",
+        )
+
+    def embed_batch(self, texts: list[str], *, input_type: InputType = "document") -> FloatArray:
+        self.fill(texts, input_type, show_progress=False)
+        return self.cache.get(embedding_keys(texts, input_type))

@@ -1,0 +1,148 @@
+"""Training checkpoints in safetensors + JSON (no pickle), written atomically.
+
+A checkpoint folder holds ``model.safetensors`` (student and loss parameters),
+``optimizer.safetensors`` (AdamW moments, flattened), ``rng.safetensors`` and
+``state.json`` (step, epoch, scheduler, RNG seeds, recipe fingerprint, metrics). It is
+written to a temporary folder and renamed, so a kill leaves either the old or the new
+checkpoint, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+PREFIX = "step-"
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for index, slots in state["state"].items():
+        for key, value in slots.items():
+            name = f"{index}.{key}"
+            if torch.is_tensor(value):
+                tensors[name] = value.detach().cpu().contiguous()
+            else:
+                scalars[name] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in [*tensors.items(), *meta["scalars"].items()]:
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(
+    folder: Path,
+    *,
+    step: int,
+    modules: dict[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: dict[str, Any],
+    keep: int = 2,
+) -> Path:
+    """Write ``folder/step-N`` and prune all but the newest ``keep`` checkpoints."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{PREFIX}{step:08d}"
+    tmp = folder / f".tmp-{PREFIX}{step:08d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    weights = {
+        f"{prefix}.{name}": tensor.detach().cpu().contiguous()
+        for prefix, module in modules.items()
+        for name, tensor in module.state_dict().items()
+    }
+    save_file(_dedupe_shared(weights), tmp / "model.safetensors")
+    opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    save_file(opt_tensors, tmp / "optimizer.safetensors")
+    save_file({"torch": torch.get_rng_state()}, tmp / "rng.safetensors")
+    full_state = {
+        **state,
+        "step": step,
+        "optimizer": opt_meta,
+        "scheduler": scheduler.state_dict(),
+        "python_rng": _jsonable(random.getstate()),
+        "numpy_rng": _jsonable(np.random.get_state()),
+    }
+    (tmp / "state.json").write_text(json.dumps(full_state, default=_default))
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    for old in sorted(folder.glob(f"{PREFIX}*"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(p for p in folder.glob(f"{PREFIX}*") if (p / "state.json").is_file())
+    return found[-1] if found else None
+
+
+def load_checkpoint(
+    path: Path,
+    *,
+    modules: dict[str, torch.nn.Module],
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+) -> dict[str, Any]:
+    """Restore weights, optimizer, scheduler and RNGs in place; returns ``state.json``."""
+    weights = load_file(path / "model.safetensors")
+    for prefix, module in modules.items():
+        own = {k[len(prefix) + 1 :]: v for k, v in weights.items() if k.startswith(prefix + ".")}
+        module.load_state_dict(own, strict=True)
+    state: dict[str, Any] = json.loads((path / "state.json").read_text())
+    optimizer.load_state_dict(
+        _unflatten_optimizer(load_file(path / "optimizer.safetensors"), state["optimizer"])
+    )
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(load_file(path / "rng.safetensors")["torch"])
+    random.setstate(_tupled(state["python_rng"]))
+    np.random.set_state(_tupled(state["numpy_rng"]))
+    return state
+
+
+def _dedupe_shared(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors refuses tensors sharing memory (tied embeddings): store clones.
+    seen: set[int] = set()
+    out = {}
+    for name, tensor in weights.items():
+        ptr = tensor.data_ptr()
+        out[name] = tensor.clone() if ptr in seen else tensor
+        seen.add(ptr)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype)}
+    return value
+
+
+def _tupled(value: Any) -> Any:
+    if isinstance(value, dict) and "__ndarray__" in value:
+        return np.array(value["__ndarray__"], dtype=value["dtype"])
+    if isinstance(value, list):
+        return tuple(_tupled(v) for v in value)
+    return value
+
+
+def _default(value: Any) -> Any:
+    if torch.is_tensor(value):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")

@@ -1,0 +1,238 @@
+"""Embedder distillation: label texts with the teacher (cached), train, save the artifact.
+
+No human labels are needed: the teacher's embeddings are the targets, so any in-domain
+text serves. Training texts are the corpus passages, the document titles (short,
+query-like text) and the dataset's queries *except* those evaluated, which stay held out
+for evaluation during training and the A/B report.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragdistill.artifacts import write_manifest
+from ragdistill.config import validate_options
+from ragdistill.contracts import InputType
+from ragdistill.datasets import RetrievalDataset
+from ragdistill.distill.cached_teacher import CachedEmbedder
+from ragdistill.recipes import Recipe, recipe_fingerprint
+from ragdistill.teacher_cache import embedding_keys
+
+EVAL_QUERIES = 64
+EVAL_POOL = 400
+
+
+@dataclass
+class TextPlan:
+    texts: list[str] = field(default_factory=list)
+    types: list[InputType] = field(default_factory=list)
+    eval_query_ids: list[str] = field(default_factory=list)
+
+    def of_type(self, input_type: InputType) -> list[str]:
+        return [t for t, k in zip(self.texts, self.types) if k == input_type]
+
+
+def plan_texts(dataset: RetrievalDataset, *, max_texts: int | None, seed: int) -> TextPlan:
+    """Which texts train the student (with their input type) and which queries evaluate."""
+    held_out = set(dataset.evaluable_query_ids())
+    items: dict[tuple[str, str], None] = {}
+    for passage in dataset.passages():
+        items[(passage.text, "document")] = None
+    for doc in dataset.corpus.values():
+        if doc.title.strip():
+            items[(doc.title, "query")] = None
+    for qid, text in dataset.queries.items():
+        if qid not in held_out and text.strip():
+            items[(text, "query")] = None
+    pairs = [p for p in items if p[0].strip()]
+    if max_texts is not None and len(pairs) > max_texts:
+        keep = sorted(random.Random(seed).sample(range(len(pairs)), max_texts))
+        pairs = [pairs[i] for i in keep]
+    return TextPlan(
+        texts=[t for t, _ in pairs],
+        types=[k for _, k in pairs],  # type: ignore[misc]
+        eval_query_ids=sorted(held_out, key=list(dataset.queries).index)[:EVAL_QUERIES],
+    )
+
+
+def build(cls: type, options: dict[str, Any], where: str) -> Any:
+    """Instantiate a registered class from validated recipe options."""
+    from_options = getattr(cls, "from_options", None)
+    if from_options is not None:
+        return from_options(options, where=where)
+    instance = cls(**validate_options(cls, options, where=where))
+    instance.options = dict(options)
+    return instance
+
+
+def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bool = True) -> Path:
+    """Run an embedder recipe end to end; returns the artifact directory."""
+    import torch
+
+    from ragdistill.distill.loop import train
+    from ragdistill.losses.compose import build_losses
+    from ragdistill.registry import default_registry
+
+    registry = default_registry()
+    output = Path(recipe.output)
+    if restart:
+        shutil.rmtree(output / "checkpoints", ignore_errors=True)
+        (output / "train_log.jsonl").unlink(missing_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "recipe.json").write_text(recipe.model_dump_json(indent=2))
+
+    runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
+    device = runtime.training_device()
+    dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
+    plan = plan_texts(dataset, max_texts=recipe.train.max_texts, seed=recipe.train.seed)
+    cache_root = Path(recipe.cache_dir) if recipe.cache_dir else None
+
+    teacher = build(
+        registry.teacher("embedder", recipe.teacher.kind), recipe.teacher.options, "teacher"
+    )
+    cached = CachedEmbedder(teacher, root=cache_root)
+    labelling = {}
+    for input_type in ("document", "query"):
+        stats = cached.fill(plan.of_type(input_type), input_type, show_progress=show_progress)  # type: ignore[arg-type]
+        labelling[input_type] = vars(stats)
+    (output / "labelling.json").write_text(json.dumps(labelling, indent=2))
+
+    student = build(
+        registry.student("embedder", recipe.student.kind), recipe.student.options, "student"
+    )
+    model = student.build()
+    baseline = output / "baseline"
+    if not baseline.exists():  # the student before distillation, for the A/B baseline arm
+        model.save_artifact(output / ".baseline.tmp")
+        (output / ".baseline.tmp").rename(baseline)
+    specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
+    context = {"student_dim": model.output_dim, "teacher_dim": cached.dimension}
+    loss = build_losses(specs, registry, stage="embedder", context=context)
+    keys = [k for t, kind in zip(plan.texts, plan.types) for k in embedding_keys([t], kind)]
+
+    def teacher_outputs(indices: list[int]) -> torch.Tensor:
+        return torch.from_numpy(cached.cache.get([keys[i] for i in indices]))
+
+    evaluate = make_evaluator(model, cached, dataset, plan.eval_query_ids, seed=recipe.train.seed)
+    result = train(
+        model,
+        loss,
+        plan.texts,
+        teacher_outputs,
+        recipe.train,
+        output=output,
+        fingerprint=recipe_fingerprint(recipe),
+        device=device,
+        evaluate=evaluate,
+        show_progress=show_progress,
+    )
+    final = evaluate() if evaluate is not None else {}
+    artifact = output / "student"
+    staging = output / ".student.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_artifact(staging)
+    write_manifest(
+        staging,
+        stage="embedder",
+        loader=student.loader,
+        load_options=student.load_options(),
+        teacher=teacher.describe(),
+        student=student.describe(),
+        recipe=json.loads(recipe.model_dump_json()),
+        data_fingerprint=dataset.fingerprint(),
+        metrics={
+            **{f"eval/{k}": v for k, v in final.items()},
+            "train/steps": result.steps,
+            "train/seconds": round(result.seconds, 1),
+            "train/texts": len(plan.texts),
+            "train/final_loss": result.history[-1]["loss"] if result.history else None,
+        },
+    )
+    shutil.rmtree(artifact, ignore_errors=True)
+    staging.rename(artifact)
+    return artifact
+
+
+def make_evaluator(
+    model: Any,
+    teacher: CachedEmbedder,
+    dataset: RetrievalDataset,
+    query_ids: list[str],
+    *,
+    seed: int,
+) -> Any:
+    """Agreement with the teacher on held-out queries over a fixed passage pool.
+
+    Reports top-10 overlap with the teacher's ranking and, where qrels exist, the
+    student's and the teacher's nDCG@10 on that pool (documents scored by their best
+    passage). Cheap enough to run every ``train.eval_every`` steps.
+    """
+    import torch
+
+    from ragdistill.evaluation.retrieval import ndcg_at_k, overlap_at_k
+
+    if not query_ids:
+        return None
+    passages = dataset.passages()
+    relevant = {d for q in query_ids for d, g in dataset.qrels.get(q, {}).items() if g > 0}
+    pool = [p for p in passages if p.doc_id in relevant]
+    others = [p for p in passages if p.doc_id not in relevant]
+    random.Random(seed).shuffle(others)
+    pool = (pool + others)[: max(EVAL_POOL, len(pool))]
+    queries = [dataset.queries[q] for q in query_ids]
+    t_docs = _unit(teacher.embed_many([p.text for p in pool], show_progress=False))
+    t_queries = _unit(teacher.embed_many(queries, input_type="query"))
+    teacher_rank = _rankings(t_queries @ t_docs.T, pool)
+
+    def evaluate() -> dict[str, float]:
+        with torch.no_grad():
+            s_docs = _unit(_encode(model, [p.text for p in pool]))
+            s_queries = _unit(_encode(model, queries))
+        student_rank = _rankings(s_queries @ s_docs.T, pool)
+        out = {
+            "overlap@10": float(
+                np.mean([overlap_at_k(a, b, 10) for a, b in zip(student_rank, teacher_rank)])
+            )
+        }
+        if dataset.has_qrels:
+            qrels = [dataset.qrels[q] for q in query_ids]
+            out["ndcg@10"] = float(
+                np.mean([ndcg_at_k(r, g, 10) for r, g in zip(student_rank, qrels)])
+            )
+            out["teacher_ndcg@10"] = float(
+                np.mean([ndcg_at_k(r, g, 10) for r, g in zip(teacher_rank, qrels)])
+            )
+        return out
+
+    return evaluate
+
+
+def _encode(model: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    parts = [
+        model(texts[i : i + batch_size]).float().cpu().numpy()
+        for i in range(0, len(texts), batch_size)
+    ]
+    return np.concatenate(parts)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _rankings(scores: np.ndarray, pool: list[Any]) -> list[list[str]]:
+    """Document rankings (best passage per document), best first."""
+    out = []
+    for row in scores:
+        ranked: list[str] = []
+        for i in np.argsort(-row, kind="stable"):
+            if pool[i].doc_id not in ranked:
+                ranked.append(pool[i].doc_id)
+        out.append(ranked)
+    return out

@@ -1,0 +1,151 @@
+"""The distillation training loop shared by every stage.
+
+Inputs are addressed by index; the teacher's outputs for a batch come from a callback
+(usually the teacher cache), so no stage needs its own loop. Batches follow a seeded
+permutation per epoch, which makes a resumed run see exactly the batches an unbroken
+run would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ragdistill.distill.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ragdistill.errors import ConfigError
+from ragdistill.recipes.schema import TrainSpec
+from ragdistill.students.model import StudentModel
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    resumed_from: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    # The last partial batch is dropped when smaller than 2: in-batch losses need pairs.
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest >= 2 else 0)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def train(
+    model: StudentModel,
+    loss: torch.nn.Module,
+    inputs: Sequence[Any],
+    teacher_outputs: Callable[[list[int]], torch.Tensor],
+    spec: TrainSpec,
+    *,
+    output: Path,
+    fingerprint: str,
+    device: str = "cpu",
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train ``model`` so ``loss(model(batch), teacher)`` falls; resumes from checkpoints."""
+    from tqdm.auto import tqdm
+
+    if len(inputs) < 2:
+        raise ConfigError(f"distillation needs at least 2 training texts, got {len(inputs)}")
+    per_epoch = steps_per_epoch(len(inputs), spec.batch_size)
+    total = per_epoch * spec.epochs
+    if spec.max_steps is not None:
+        total = min(total, spec.max_steps)
+    torch.manual_seed(spec.seed)
+    model.to(device)
+    loss.to(device)
+    params = [p for p in [*model.parameters(), *loss.parameters()] if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
+    warmup = int(total * spec.warmup_ratio)
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    modules = {"student": model, "loss": loss}
+    ckpt_dir = output / "checkpoints"
+    log_path = output / "train_log.jsonl"
+    step = 0
+    if (found := latest_checkpoint(ckpt_dir)) is not None:
+        state = load_checkpoint(found, modules=modules, optimizer=optimizer, scheduler=scheduler)
+        if state.get("fingerprint") != fingerprint:
+            raise ConfigError(
+                f"{output} holds checkpoints of a different recipe; use another output folder, "
+                "or pass --restart to discard them"
+            )
+        step = int(state["step"])
+    result = TrainResult(steps=total, resumed_from=step)
+    started = time.perf_counter()
+    model.train()
+    bar = tqdm(total=total, initial=step, desc="distilling", unit="step", disable=not show_progress)
+    with bar:
+        while step < total:
+            epoch, offset = divmod(step, per_epoch)
+            order = epoch_order(len(inputs), spec.seed, epoch)
+            start = offset * spec.batch_size
+            batch_idx = [int(i) for i in order[start : start + spec.batch_size]]
+            teacher = teacher_outputs(batch_idx).to(device)
+            student = model([inputs[i] for i in batch_idx])
+            total_loss, parts = loss(student, teacher)
+            optimizer.zero_grad(set_to_none=True)
+            total_loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            record: dict[str, Any] = {
+                "step": step,
+                "epoch": epoch,
+                "loss": float(total_loss.detach()),
+                **{f"loss/{k}": float(v) for k, v in parts.items()},
+                "lr": scheduler.get_last_lr()[0],
+            }
+            if not math.isfinite(record["loss"]):
+                raise ConfigError(
+                    f"the loss became {record['loss']} at step {step}; lower train.learning_rate"
+                )
+            bar.set_postfix(loss=f"{record['loss']:.4g}")
+            bar.update(1)
+            if evaluate is not None and spec.eval_every and step % spec.eval_every == 0:
+                model.eval()
+                with torch.no_grad():
+                    record.update({f"eval/{k}": v for k, v in evaluate().items()})
+                model.train()
+                bar.write(_format_eval(record))
+            result.history.append(record)
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if step % spec.checkpoint_every == 0 or step == total:
+                save_checkpoint(
+                    ckpt_dir,
+                    step=step,
+                    modules=modules,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    state={"fingerprint": fingerprint, "total": total},
+                    keep=spec.keep_checkpoints,
+                )
+    model.eval()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _format_eval(record: dict[str, Any]) -> str:
+    evals = ", ".join(f"{k[5:]}={v:.4f}" for k, v in record.items() if k.startswith("eval/"))
+    return f"step {record['step']}: {evals}"

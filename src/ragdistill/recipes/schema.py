@@ -1,0 +1,103 @@
+"""The shape of a TOML recipe. Fixed sections are pydantic models (``extra="forbid"``);
+the ``[teacher]``, ``[student]``, ``[data]``, ``[[losses]]`` and ``[runtime]`` tables
+name a registered class and are validated against that class's options on load."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ragdistill.contracts import Stage
+
+_STRICT = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class PluggableSpec(BaseModel):
+    """A table naming a registered class (``kind``) plus that class's options."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class DataSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    dataset: str = "tau2-banking"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class LossSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    weight: float = Field(1.0, gt=0)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class TrainSpec(BaseModel):
+    model_config = _STRICT
+    epochs: int = Field(1, ge=1, le=1000)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(32, ge=2, le=4096)
+    learning_rate: float = Field(5e-5, gt=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0, lt=1)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    max_texts: int | None = Field(None, ge=2)
+    eval_fraction: float = Field(0.05, ge=0, lt=0.5)
+    eval_every: int = Field(0, ge=0)
+    checkpoint_every: int = Field(50, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    teacher_batch_size: int = Field(32, ge=1)
+    seed: int = 42
+
+
+class RuntimeSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    backend: str = "torch"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class EvaluateSpec(BaseModel):
+    model_config = _STRICT
+    ab: bool = True
+    baseline: bool = True
+    max_queries: int | None = Field(None, ge=1)
+    k: int = Field(100, ge=10)
+    bootstrap: int = Field(1000, ge=100)
+
+
+class Recipe(BaseModel):
+    model_config = _STRICT
+    stage: Stage
+    name: str = Field(min_length=1)
+    output: str
+    cache_dir: str | None = None
+    teacher: PluggableSpec
+    student: PluggableSpec
+    data: DataSpec = DataSpec()
+    losses: list[LossSpec] = Field(min_length=1)
+    train: TrainSpec = TrainSpec()
+    runtime: RuntimeSpec = RuntimeSpec()
+    evaluate: EvaluateSpec = EvaluateSpec()
+
+    @model_validator(mode="after")
+    def _eval_needs_queries(self) -> Recipe:
+        if self.train.max_texts is not None and self.train.max_texts < self.train.batch_size:
+            raise ValueError(
+                f"train.max_texts ({self.train.max_texts}) is smaller than train.batch_size "
+                f"({self.train.batch_size}); raise max_texts or lower batch_size"
+            )
+        return self

@@ -1,0 +1,33 @@
+"""The trainable module of a sentence-transformers student (imports torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ragdistill.students.model import StudentModel
+
+
+def embedding_dimension(st: Any) -> int:
+    get = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+    return int(get())
+
+
+class SentenceTransformerStudentModel(StudentModel):
+    def __init__(self, st: Any) -> None:
+        super().__init__()
+        self.st = st
+        self.output_dim = embedding_dimension(st)
+
+    def forward(self, batch: list[str]) -> torch.Tensor:
+        # sentence-transformers 6 renamed tokenize() to preprocess().
+        features = getattr(self.st, "preprocess", self.st.tokenize)(batch)
+        device = next(self.st.parameters()).device
+        features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+        embeddings: torch.Tensor = self.st(features)["sentence_embedding"]
+        return embeddings
+
+    def save_artifact(self, path: Path) -> None:
+        self.st.save(str(path), safe_serialization=True)

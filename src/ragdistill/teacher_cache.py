@@ -1,0 +1,198 @@
+"""A disk cache of teacher outputs, keyed by content hash, safe to kill at any point.
+
+Each teacher (identified by a fingerprint of its class and options) gets a folder:
+
+* ``vectors.f32``: float32 rows appended in batches, read back through ``np.memmap``;
+* ``index.sqlite``: ``key -> row`` plus the number of committed rows.
+
+A batch is appended to ``vectors.f32`` and flushed *before* its keys are committed in
+one SQLite transaction, so a kill leaves at most some uncommitted rows at the end of
+the file; they are truncated on the next open and recomputed. Outputs are reused across
+runs, recipes and students: only texts never seen by this teacher cost teacher time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ragdistill.errors import ConfigError
+
+Vectors = npt.NDArray[np.float32]
+
+
+def default_cache_root() -> Path:
+    home = os.environ.get("RAGDISTILL_HOME")
+    if home:
+        return Path(home) / "teacher-cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ragdistill")) / "teacher-cache"
+
+
+def fingerprint(description: Any) -> str:
+    """A stable id for a teacher: sha256 of its canonical JSON description."""
+    blob = json.dumps(description, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+def content_key(*parts: str) -> str:
+    """sha256 of the parts, unambiguously joined (a text, or a query and a document)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        encoded = part.encode("utf-8", "surrogatepass")
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FillStats:
+    total: int
+    computed: int
+    reused: int
+
+
+class TeacherCache:
+    """Append-only vectors of one teacher. Use :meth:`open`; one writer at a time."""
+
+    def __init__(self, folder: Path, dim: int) -> None:
+        self.folder = folder
+        self.dim = dim
+        self._db = sqlite3.connect(folder / "index.sqlite", isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._vectors = folder / "vectors.f32"
+        self._truncate_uncommitted()
+
+    @classmethod
+    def open(
+        cls,
+        teacher_id: str,
+        *,
+        dim: int,
+        root: str | os.PathLike[str] | None = None,
+        description: Any = None,
+    ) -> TeacherCache:
+        """The cache of teacher ``teacher_id`` (a :func:`fingerprint`), created if absent."""
+        folder = Path(root or default_cache_root()) / teacher_id
+        folder.mkdir(parents=True, exist_ok=True)
+        meta_path = folder / "teacher.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta["dim"] != dim:
+                raise ConfigError(
+                    f"teacher cache {folder} holds {meta['dim']}-d outputs but the teacher now "
+                    f"gives {dim}-d; delete that folder to rebuild it"
+                )
+        else:
+            tmp = meta_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"dim": dim, "teacher": description}, default=str))
+            tmp.replace(meta_path)
+        db = sqlite3.connect(folder / "index.sqlite")
+        with db:
+            db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row INTEGER)")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER)")
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('committed', 0)")
+        db.close()
+        return cls(folder, dim)
+
+    @property
+    def committed(self) -> int:
+        return int(self._db.execute("SELECT v FROM meta WHERE k='committed'").fetchone()[0])
+
+    def __len__(self) -> int:
+        return self.committed
+
+    def _truncate_uncommitted(self) -> None:
+        size = self.committed * self.dim * 4
+        if self._vectors.exists() and self._vectors.stat().st_size > size:
+            with open(self._vectors, "r+b") as fh:
+                fh.truncate(size)
+
+    def rows_of(self, keys: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 900):  # SQLite's host-parameter limit
+            chunk = list(keys[start : start + 900])
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, row FROM rows WHERE key IN ({marks})"
+            found.update(self._db.execute(query, chunk).fetchall())
+        return found
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        have = self.rows_of(keys)
+        return [k for k in dict.fromkeys(keys) if k not in have]
+
+    def put(self, keys: Sequence[str], vectors: Vectors) -> None:
+        """Append one batch; durable once this returns."""
+        array = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
+        start = self.committed
+        with open(self._vectors, "ab") as fh:
+            fh.write(array.tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO rows VALUES (?, ?)",
+                [(k, start + i) for i, k in enumerate(keys)],
+            )
+            self._db.execute("UPDATE meta SET v=? WHERE k='committed'", (start + len(keys),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def get(self, keys: Sequence[str]) -> Vectors:
+        """Vectors for ``keys`` in order; KeyError naming the first missing one."""
+        rows = self.rows_of(keys)
+        if len(rows) < len(set(keys)):
+            absent = next(k for k in keys if k not in rows)
+            raise KeyError(f"teacher output {absent[:12]}... is not cached; fill the cache first")
+        if not keys:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        table = np.memmap(
+            self._vectors, dtype=np.float32, mode="r", shape=(self.committed, self.dim)
+        )
+        return np.array(table[[rows[k] for k in keys]])
+
+    def fill(
+        self,
+        keys: Sequence[str],
+        compute: Callable[[list[int]], Vectors],
+        *,
+        batch_size: int,
+        show_progress: bool = True,
+        desc: str = "teacher labelling",
+    ) -> FillStats:
+        """Compute outputs for the keys not cached yet, ``compute(indices)`` per batch."""
+        from tqdm.auto import tqdm
+
+        todo_keys = set(self.missing(keys))
+        todo = [i for i, k in enumerate(keys) if k in todo_keys]
+        seen: set[str] = set()
+        todo = [i for i in todo if not (keys[i] in seen or seen.add(keys[i]))]  # type: ignore[func-returns-value]
+        unique_total = len(set(keys))
+        bar = tqdm(total=len(todo), desc=desc, unit="text", disable=not show_progress)
+        with bar:
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start : start + batch_size]
+                self.put([keys[i] for i in batch], compute(batch))
+                bar.update(len(batch))
+        return FillStats(unique_total, len(todo), unique_total - len(todo))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def embedding_keys(texts: Iterable[str], input_type: str) -> list[str]:
+    return [content_key(input_type, t) for t in texts]

@@ -1,0 +1,62 @@
+"""The command line: cheap to start, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from ragdistill.cli import build_cli
+
+HEAVY = ("torch", "transformers", "sentence_transformers", "chromadb", "httpx")
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys\n"
+        "from ragdistill.cli import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Commands:" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "HEAVY:"
+
+
+def test_every_builtin_command_has_help_without_heavy_imports():
+    code = (
+        "import sys\n"
+        "from ragdistill.cli import build_cli\n"
+        "cli = build_cli()\n"
+        "from click.testing import CliRunner\n"
+        "for name in cli.commands:\n"
+        "    assert CliRunner().invoke(cli, [name, '--help']).exit_code == 0, name\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_plugins_json_lists_builtins_and_what_they_register():
+    result = CliRunner().invoke(build_cli(), ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    names = {p["name"] for p in data["plugins"]}
+    assert "ragdistill.default_plugins.students" in names
+    students = next(p for p in data["plugins"] if p["name"].endswith(".students"))
+    assert students["hooks"] == ["register_students"]
+    assert {"kind": "student", "stage": "embedder", "name": "sentence-transformers"} in students[
+        "registers"
+    ]
+
+
+def test_errors_print_without_traceback(tmp_path):
+    result = CliRunner().invoke(build_cli(), ["distill", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "does not exist" in result.output
+    assert "Traceback" not in result.output

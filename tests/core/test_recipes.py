@@ -1,0 +1,124 @@
+"""Recipes fail on load, naming the key, before any model loads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ragdistill.errors import ConfigError
+from ragdistill.recipes import load_recipe, parse_recipe, recipe_fingerprint
+
+GOOD = """
+stage = "embedder"
+name = "tiny"
+output = "{output}"
+
+[teacher]
+kind = "sentence-transformers"
+model = "all-mpnet-base-v2"
+
+[student]
+kind = "sentence-transformers"
+model = "all-MiniLM-L6-v2"
+keep_layers = [0, 2, 4]
+
+[data]
+dataset = "beir"
+path = "/data/scifact"
+
+[[losses]]
+name = "mse"
+
+[[losses]]
+name = "ntxent"
+weight = 0.5
+temperature = 0.05
+
+[train]
+epochs = 2
+learning_rate = 1e-4
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "recipe.toml"
+    path.write_text(textwrap.dedent(text).replace("{output}", str(tmp_path / "out")))
+    return path
+
+
+def test_good_recipe_loads(tmp_path):
+    recipe = load_recipe(write(tmp_path, GOOD))
+    assert recipe.train.epochs == 2 and recipe.student.options["keep_layers"] == [0, 2, 4]
+    assert recipe.losses[1].options == {"temperature": 0.05}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "learning_rate = 1e-4",
+            "learning_rat = 1e-4",
+            "train.learning_rat: unknown key; did you mean 'learning_rate'?",
+        ),
+        (
+            'model = "all-mpnet-base-v2"',
+            'modle = "all-mpnet-base-v2"',
+            "teacher.modle: unknown key; did you mean 'model'?",
+        ),
+        (
+            "keep_layers = [0, 2, 4]",
+            "keep_layer = [0, 2, 4]",
+            "student.keep_layer: unknown key; did you mean 'keep_layers'?",
+        ),
+        ("temperature = 0.05", "temprature = 0.05", "losses[1].temprature"),
+        ("epochs = 2", 'epochs = "two"', "train.epochs"),
+        ("epochs = 2", "epochs = 0", "train.epochs: Input should be greater than or equal to 1"),
+        ("temperature = 0.05", "temperature = 0.0", "temperature"),
+        (
+            'path = "/data/scifact"',
+            'pth = "/data/scifact"',
+            "data.pth: unknown key; did you mean 'path'?",
+        ),
+        ('name = "mse"', 'name = "mse2"', "did you mean 'mse'"),
+        (
+            'kind = "sentence-transformers"\nmodel = "all-mpnet',
+            'kind = "sentence-transformer"\nmodel = "all-mpnet',
+            "did you mean 'sentence-transformers'",
+        ),
+        ('stage = "embedder"', 'stage = "embeder"', "stage"),
+    ],
+)
+def test_typo_fails_naming_the_key(tmp_path, old, new, expected):
+    assert old in GOOD
+    with pytest.raises(ConfigError) as info:
+        load_recipe(write(tmp_path, GOOD.replace(old, new, 1)))
+    assert expected in str(info.value)
+    assert str(tmp_path / "recipe.toml") in str(info.value)
+
+
+def test_typo_fails_before_any_model_library_loads(tmp_path):
+    path = write(tmp_path, GOOD.replace("learning_rate", "learning_rat"))
+    code = (
+        "import sys\nfrom ragdistill.recipes import load_recipe\n"
+        f"try:\n    load_recipe({str(path)!r})\nexcept Exception as e:\n    print(type(e).__name__)\n"
+        "print([m for m in ('transformers', 'sentence_transformers') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ConfigError", "[]"]
+
+
+def test_not_toml_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_recipe(write(tmp_path, "stage = \n"))
+
+
+def test_fingerprint_ignores_output_but_not_training(tmp_path):
+    base = load_recipe(write(tmp_path, GOOD))
+    data = base.model_dump(mode="json")
+    moved = parse_recipe({**data, "output": "elsewhere"})
+    assert recipe_fingerprint(moved) == recipe_fingerprint(base)
+    changed = parse_recipe({**data, "train": {**data["train"], "epochs": 3}})
+    assert recipe_fingerprint(changed) != recipe_fingerprint(base)
