@@ -1,0 +1,112 @@
+"""Shape checks and the student-to-teacher projection shared by the losses.
+
+Every message names the loss, the shape it expected and what to change in the data,
+because a shape error surfaces deep in a training loop, far from the batch that caused it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ragdistill.losses.base import LossInputError
+
+
+def shape(t: Tensor) -> str:
+    return "[" + ", ".join(str(n) for n in t.shape) + "]"
+
+
+def as_tensor(loss: str, role: str, value: Any) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise LossInputError(
+            f"{loss}: {role} must be a torch.Tensor, got {type(value).__name__}; convert the "
+            f"model outputs with torch.as_tensor before calling the loss"
+        )
+    return value
+
+
+def check_embeddings(loss: str, student: Tensor, teacher: Tensor) -> None:
+    """Both ``[B, D]`` with the same ``B`` (the widths may differ)."""
+    as_tensor(loss, "student", student)
+    as_tensor(loss, "teacher", teacher)
+    for role, t in (("student", student), ("teacher", teacher)):
+        if t.dim() != 2:
+            raise LossInputError(
+                f"{loss}: expected {role} embeddings of shape [batch, dim], got {shape(t)}; "
+                f"pool token embeddings to one vector per text (mean or CLS) before the loss"
+            )
+    if student.shape[0] != teacher.shape[0]:
+        raise LossInputError(
+            f"{loss}: student embeddings {shape(student)} and teacher embeddings "
+            f"{shape(teacher)} hold different numbers of texts; row i of both must embed "
+            f"the same text, so build both from the same batch"
+        )
+
+
+def check_scores(loss: str, student: Tensor, teacher: Tensor, *, min_candidates: int = 1) -> None:
+    """Both ``[B, K]`` with identical shapes: K candidate scores per query."""
+    as_tensor(loss, "student", student)
+    as_tensor(loss, "teacher", teacher)
+    for role, t in (("student", student), ("teacher", teacher)):
+        if t.dim() != 2:
+            raise LossInputError(
+                f"{loss}: expected {role} scores of shape [queries, candidates], got "
+                f"{shape(t)}; reshape the flat pair scores to one row per query "
+                f"(scores.view(num_queries, candidates_per_query))"
+            )
+    if student.shape != teacher.shape:
+        raise LossInputError(
+            f"{loss}: student scores {shape(student)} and teacher scores {shape(teacher)} "
+            f"differ; both models must score the same (query, candidate) pairs in the same order"
+        )
+    if student.shape[1] < min_candidates:
+        raise LossInputError(
+            f"{loss}: needs at least {min_candidates} candidates per query, got "
+            f"{student.shape[1]} (scores {shape(student)}); put the positive in column 0 and "
+            f"add hard negatives in the following columns"
+        )
+
+
+def check_mask(loss: str, mask: Any, expected: torch.Size, *, what: str, unit: str) -> Tensor:
+    """A ``mask`` of shape ``expected`` (True/1 = keep), as a bool tensor."""
+    mask = as_tensor(loss, "mask", mask)
+    if mask.shape != expected:
+        dims = "[" + ", ".join(str(n) for n in expected) + "]"
+        raise LossInputError(
+            f"{loss}: mask has shape {shape(mask)} but the {what} need {dims}; pass one entry "
+            f"per {unit}, True (or 1) where it is real and False (or 0) where it is padding"
+        )
+    return mask.bool()
+
+
+def make_projection(student_dim: int | None, teacher_dim: int | None) -> torch.nn.Linear | None:
+    """A learned linear map from the student's width to the teacher's, when they differ."""
+    if student_dim is None or teacher_dim is None or student_dim == teacher_dim:
+        return None
+    if student_dim < 1 or teacher_dim < 1:
+        raise LossInputError(f"embedding widths must be >= 1, got {student_dim}, {teacher_dim}")
+    return torch.nn.Linear(student_dim, teacher_dim, bias=False)
+
+
+def project(
+    loss: str, student: Tensor, teacher: Tensor, projection: torch.nn.Linear | None
+) -> Tensor:
+    """``student`` mapped into the teacher's width, with an error that says how to fix it."""
+    if projection is not None:
+        if student.shape[-1] != projection.in_features:
+            raise LossInputError(
+                f"{loss}: student embeddings are {shape(student)} but the loss was built for "
+                f"student_dim={projection.in_features}; build the loss with the student "
+                f"model's embedding width"
+            )
+        student = projection(student.to(projection.weight.dtype))
+    if student.shape[-1] != teacher.shape[-1]:
+        raise LossInputError(
+            f"{loss}: student embeddings {shape(student)} and teacher embeddings "
+            f"{shape(teacher)} have different widths and the loss has no projection; build it "
+            f"with student_dim={student.shape[-1]}, teacher_dim={teacher.shape[-1]} (the "
+            f"trainer passes these from the models) so it learns a projection"
+        )
+    return student
