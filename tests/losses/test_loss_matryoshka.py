@@ -22,10 +22,11 @@ def test_hand_computed_mse() -> None:
     narrow, full = loss.losses
     assert full.projection is None  # width 2 already matches the teacher
     with torch.no_grad():
-        narrow.projection.weight.copy_(torch.tensor([[2.0], [3.0]]))
+        narrow.projection.weight = torch.tensor([[0.6], [0.8]])  # orthonormal, as kept
     student, teacher = torch.tensor([[1.0, 5.0]]), torch.tensor([[2.0, 4.0]])
-    # width 1: [1] -> [2, 3] vs [2, 4] -> 0.5; width 2: [1, 5] vs [2, 4] -> 1.0
-    assert loss(student, teacher).item() == pytest.approx(1.0 * 0.5 + 0.5 * 1.0)
+    # width 1: [1] -> [0.6, 0.8] vs [2, 4] -> (1.4**2 + 3.2**2) / 2 = 6.1
+    # width 2: [1, 5] vs [2, 4] -> (1 + 1) / 2 = 1.0
+    assert loss(student, teacher).item() == pytest.approx(1.0 * 6.1 + 0.5 * 1.0)
 
 
 def test_equals_weighted_sum_of_inner_on_slices() -> None:

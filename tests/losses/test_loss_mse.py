@@ -31,15 +31,28 @@ def test_mse_normalize() -> None:
 def test_mse_projection_hand_computed_and_gradients() -> None:
     loss = EmbeddingMSELoss(student_dim=2, teacher_dim=3)
     assert isinstance(loss.projection, torch.nn.Linear)
-    with torch.no_grad():
-        loss.projection.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    with torch.no_grad():  # the projection is kept orthonormal: set an orthonormal one
+        loss.projection.weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
     student = torch.tensor([[1.0, 2.0]], requires_grad=True)
-    value = loss(student, torch.tensor([[1.0, 2.0, 0.0]]))  # projected [1, 2, 3]: 9 / 3
-    assert value.item() == pytest.approx(3.0)
+    value = loss(student, torch.tensor([[1.0, 1.0, 3.0]]))  # projected [1, 2, 0]: (0+1+9) / 3
+    assert value.item() == pytest.approx(10 / 3)
     value.backward()
     assert student.grad is not None and student.grad.abs().sum() > 0
-    assert loss.projection.weight.grad is not None and loss.projection.weight.grad.abs().sum() > 0
-    assert list(loss.parameters()) == [loss.projection.weight]
+    [param] = loss.parameters()
+    assert param.grad is not None and param.grad.abs().sum() > 0
+
+
+def test_projection_stays_orthonormal_so_student_similarities_are_kept() -> None:
+    loss = EmbeddingMSELoss(student_dim=3, teacher_dim=5)
+    optimizer = torch.optim.SGD(loss.parameters(), lr=0.5)
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss(torch.randn(4, 3), torch.randn(4, 5)).backward()
+        optimizer.step()
+    weight = loss.projection.weight.detach()
+    torch.testing.assert_close(weight.T @ weight, torch.eye(3), atol=1e-5, rtol=0)
+    a, b = torch.randn(3), torch.randn(3)
+    torch.testing.assert_close(weight @ a @ (weight @ b), a @ b, atol=1e-5, rtol=0)
 
 
 def test_no_projection_when_widths_match() -> None:
@@ -88,4 +101,5 @@ def test_cosine_projection_gradients() -> None:
     student = torch.randn(4, 3, requires_grad=True)
     loss(student, torch.randn(4, 5)).backward()
     assert student.grad is not None and student.grad.abs().sum() > 0
-    assert loss.projection is not None and loss.projection.weight.grad is not None
+    assert loss.projection is not None
+    assert all(p.grad is not None for p in loss.projection.parameters())

@@ -82,12 +82,21 @@ def check_mask(loss: str, mask: Any, expected: torch.Size, *, what: str, unit: s
 
 
 def make_projection(student_dim: int | None, teacher_dim: int | None) -> torch.nn.Linear | None:
-    """A learned linear map from the student's width to the teacher's, when they differ."""
+    """A learned linear map from the student's width to the teacher's, when they differ.
+
+    The map is kept (semi-)orthogonal: with orthonormal columns, ``(Ps)·(Pd) = s·d``, so
+    the student's own similarities, which it is searched with after training (the
+    projection is not part of the saved student), are exactly the ones the loss shaped
+    in the teacher's space. An unconstrained map could fit the teacher while leaving the
+    student's own geometry arbitrary.
+    """
     if student_dim is None or teacher_dim is None or student_dim == teacher_dim:
         return None
     if student_dim < 1 or teacher_dim < 1:
         raise LossInputError(f"embedding widths must be >= 1, got {student_dim}, {teacher_dim}")
-    return torch.nn.Linear(student_dim, teacher_dim, bias=False)
+    from torch.nn.utils.parametrizations import orthogonal
+
+    return orthogonal(torch.nn.Linear(student_dim, teacher_dim, bias=False))
 
 
 def project(
