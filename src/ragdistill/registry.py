@@ -16,7 +16,7 @@ import pluggy
 
 from ragdistill.config import suggest
 from ragdistill.contracts import STAGES, Stage, stage_of
-from ragdistill.errors import PluginError, UnknownNameError
+from ragdistill.errors import MissingDependencyError, PluginError, UnknownNameError
 
 Kind = Literal["teacher", "student", "loss", "runtime", "dataset", "model_source"]
 HOOK_OF_KIND: dict[Kind, str] = {
@@ -72,6 +72,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[Kind, Stage | None, str], Entry] = {}
+        #: (plugin, hook, reason) for hooks skipped because an optional library is absent.
+        self.unavailable: list[tuple[str, str, str]] = []
 
     def add(self, kind: Kind, name: str, obj: Any, *, plugin: str) -> None:
         hook = HOOK_OF_KIND[kind]
@@ -119,6 +121,9 @@ class Registry:
             what = f"{stage} {kind}" if stage else kind
             close = suggest(name, names)
             hint = f"did you mean {close!r}? " if close else ""
+            missing = [r for _, h, r in self.unavailable if h == HOOK_OF_KIND[kind]]
+            if missing:
+                hint += f"(some {kind}s are unavailable: {missing[0]}) "
             raise UnknownNameError(
                 f"no {what} named {name!r}; {hint}available: {', '.join(names) or 'none'}. "
                 f"Install the plugin that provides it, or check `ragdistill plugins`"
@@ -159,6 +164,10 @@ def build_registry(
             register = _register_for(registry, kind, impl.plugin_name)
             try:
                 impl.function(register=register)
+            except MissingDependencyError as exc:
+                # An optional library (torch for the losses) is not installed: what it
+                # would register is absent, and lookups say why.
+                registry.unavailable.append((impl.plugin_name, HOOK_OF_KIND[kind], str(exc)))
             except PluginError:
                 raise
             except Exception as exc:

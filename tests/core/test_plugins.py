@@ -133,9 +133,10 @@ def test_environment_selects_plugins(installer, env, loaded):
         source=EMBEDDER_PLUGIN.replace("{name}", "other"),
     )
     pm = get_plugin_manager(env=env)
+    ours = {"length", "other"}  # other installed plugins (ragdistill-openai) may load too
     third_party = {name for name, info in pm.report.loaded.items() if not info.builtin}
-    assert third_party == loaded
-    assert set(pm.report.skipped) == {"length", "other"} - loaded
+    assert third_party & ours == loaded
+    assert set(pm.report.skipped) & ours == ours - loaded
 
 
 def test_builtins_are_registered_through_the_hooks():

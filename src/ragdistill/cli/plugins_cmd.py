@@ -30,6 +30,8 @@ def plugins(as_json: bool, show_all: bool) -> None:
         click.echo(
             f"FAILED {failed['name']} ({failed['distribution']}): {failed['error']}", err=True
         )
+    for plugin, hook, reason in data["unavailable"]:
+        click.echo(f"unavailable: {plugin} {hook}: {reason}")
     for skipped in data["skipped"]:
         click.echo(f"skipped {skipped} (RAGDISTILL_LOAD_PLUGINS / RAGDISTILL_DISABLE_PLUGINS)")
 
@@ -61,4 +63,5 @@ def plugins_report(*, include_builtin: bool) -> dict[str, Any]:
         "plugins": rows,
         "failed": [vars(f) for f in pm.report.failed],
         "skipped": list(pm.report.skipped),
+        "unavailable": [list(item) for item in registry.unavailable],
     }

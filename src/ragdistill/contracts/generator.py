@@ -30,6 +30,12 @@ class Generator(Component):
         self, requests: Sequence[GenerationRequest], *, batch_size: int | None = None
     ) -> list[Generation]:
         items = list(requests)
+        for i, req in enumerate(items):
+            if not isinstance(req, GenerationRequest):
+                raise TypeError(
+                    f"requests[{i}] must be a GenerationRequest, got {type(req).__name__}; "
+                    "build one with ragdistill.contracts.request(prompt, ...)"
+                )
         out: list[Generation] = []
         for batch in self._batches(items, batch_size):
             out.extend(self._checked(self.generate_batch(list(batch)), len(batch)))

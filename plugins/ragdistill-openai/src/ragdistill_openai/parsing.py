@@ -1,0 +1,79 @@
+"""Reading search queries out of an LLM's free-text reply.
+
+Models asked for "one query per line, nothing else" still number them, bullet them,
+quote them, label them ("Rewritten query: ...") or open with "Here are 3 queries:".
+These functions undo all of that; they never invent text.
+"""
+
+from __future__ import annotations
+
+import re
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+_BULLET = re.compile(r"^\s*(?:[-*•·‣▪◦+>]+\s+|\(?\d{1,3}\s*[.):\]]\s*|#+\s+)")
+_LABEL = re.compile(
+    r"^(?:(?:the|a|an|rewritten|rephrased|reformulated|stand-?alone|search|alternative|new|"
+    r"final|improved|expanded)\s+)*(?:search\s+)?(?:query|question|q)(?:\s*#?\d+)?\s*:\s*",
+    re.IGNORECASE,
+)
+_PREAMBLE = re.compile(r"^(?:here (?:are|is)|sure\b|certainly\b|okay\b|ok\b)", re.IGNORECASE)
+_QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "`": "`", "„": "“"}
+
+
+def clean_line(line: str) -> str:
+    """One reply line without its bullet, number, label, emphasis or surrounding quotes."""
+    text = line.strip()
+    for _ in range(3):  # "1. **Query:** "x"" peels in layers
+        before = text
+        text = _BULLET.sub("", text, count=1).strip()
+        text = text.strip("*").strip()
+        text = _LABEL.sub("", text, count=1).strip()
+        text = text.strip("*").strip()
+        text = _unquote(text)
+        if text == before:
+            break
+    return text
+
+
+def parse_rewrite(reply: str) -> list[str]:
+    """The first usable line of a reply: the stand-alone query (or nothing)."""
+    for line in _lines(reply):
+        if _is_query(line):
+            return [line]
+    return []
+
+
+def parse_queries(reply: str, limit: int) -> list[str]:
+    """Up to ``limit`` distinct queries, one per line of the reply, in order."""
+    seen: set[str] = set()
+    queries: list[str] = []
+    for line in _lines(reply):
+        key = " ".join(line.lower().split())
+        if not _is_query(line) or key in seen:
+            continue
+        seen.add(key)
+        queries.append(line)
+        if len(queries) == limit:
+            break
+    return queries
+
+
+def _lines(reply: str) -> list[str]:
+    # Reasoning models served behind compatible APIs may leave their thinking inline.
+    text = _THINK.sub("", reply)
+    return [cleaned for raw in text.splitlines() if (cleaned := clean_line(raw))]
+
+
+def _is_query(line: str) -> bool:
+    return not line.endswith(":") and not (_PREAMBLE.match(line) and len(line.split()) > 2)
+
+
+def _unquote(text: str) -> str:
+    while len(text) >= 2 and _QUOTES.get(text[0]) == text[-1]:
+        text = text[1:-1].strip()
+    # A lone quote left on one side (a quote split across lines) goes too.
+    if text[:1] in {'"', "“", "„", "«"} and text.count(text[0]) == 1:
+        text = text[1:].strip()
+    if text[-1:] in {'"', "”", "»"} and text.count(text[-1]) == 1:
+        text = text[:-1].strip()
+    return text

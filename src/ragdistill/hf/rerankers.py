@@ -1,0 +1,131 @@
+"""Rerankers: a cross-encoder classifier, and a bi-encoder scoring by cosine similarity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ragdistill.contracts import FloatArray, Pair, Reranker
+from ragdistill.errors import ConfigError, require
+from ragdistill.hf._loading import (
+    Lazy,
+    ModelNamed,
+    check_model_name,
+    check_positive,
+    context_length,
+    load_pretrained,
+    load_tokenizer,
+    torch_device,
+)
+from ragdistill.hf.embedders import SentenceTransformerEmbedder
+
+
+class CrossEncoderReranker(ModelNamed, Reranker):
+    """An ``AutoModelForSequenceClassification`` reading ``[query, document]`` pairs.
+
+    The score is the raw logit of a one-label model, or the log-odds of the positive
+    label (``logit[1] - logit[0]``, ordered like its softmax probability) of a two-label
+    one. Pairs longer than ``max_length`` tokens are truncated, longest side first.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        max_length: int = 512,
+        device: str = "cpu",
+        batch_size: int = 32,
+        trust_remote_code: bool = False,
+    ) -> None:
+        check_positive(max_length=max_length, batch_size=batch_size)
+        self.model = check_model_name(model)
+        self.max_length = max_length
+        self.device = device
+        self.batch_size = batch_size
+        self.trust_remote_code = trust_remote_code
+        self._loaded: Lazy[tuple[Any, Any, int]] = Lazy(self._load)
+
+    def _load(self) -> tuple[Any, Any, int]:
+        transformers = require("transformers", extra="hf")
+        tokenizer = load_tokenizer(self.model, trust_remote_code=self.trust_remote_code)
+        model = load_pretrained(
+            transformers.AutoModelForSequenceClassification,
+            self.model,
+            what="cross-encoder",
+            trust_remote_code=self.trust_remote_code,
+        )
+        labels = int(model.config.num_labels)
+        if labels not in (1, 2):
+            raise ConfigError(
+                f"cross-encoder {self.model!r} has {labels} labels; a reranker needs a model "
+                f"with one relevance logit or two (not relevant, relevant)"
+            )
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+            model.config.pad_token_id = tokenizer.pad_token_id
+        model.to(torch_device(self.device)).eval()
+        return model, tokenizer, context_length(model, tokenizer, self.max_length)
+
+    def score_pairs(self, pairs: list[Pair]) -> FloatArray:
+        import torch
+
+        model, tokenizer, limit = self._loaded.get()
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        batch = tokenizer(
+            [q for q, _ in pairs],
+            [d for _, d in pairs],
+            padding=True,
+            truncation="longest_first",
+            max_length=limit,
+            return_tensors="pt",
+        ).to(model.device)
+        with torch.inference_mode():
+            logits = model(**batch).logits.float()
+        scores = logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]
+        return np.asarray(scores.cpu().numpy(), dtype=np.float32)
+
+
+class BiEncoderReranker(ModelNamed, Reranker):
+    """Cosine similarity of SentenceTransformer query and document embeddings.
+
+    Cheaper and weaker than a cross-encoder; useful as a teacher for bi-encoder
+    students, whose scores it matches in kind.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        device: str = "cpu",
+        batch_size: int = 32,
+        query_prefix: str = "",
+        document_prefix: str = "",
+        max_seq_length: int | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        self.model = check_model_name(model)
+        self.batch_size = batch_size
+        self.embedder = SentenceTransformerEmbedder(
+            model,
+            device=device,
+            batch_size=batch_size,
+            normalize=True,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
+            max_seq_length=max_seq_length,
+            trust_remote_code=trust_remote_code,
+        )
+
+    def score_pairs(self, pairs: list[Pair]) -> FloatArray:
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        # Each distinct query and document is embedded once: a rerank call repeats the query.
+        queries = list(dict.fromkeys(q for q, _ in pairs))
+        docs = list(dict.fromkeys(d for _, d in pairs))
+        q_vecs = self.embedder.embed_batch(queries, input_type="query")
+        d_vecs = self.embedder.embed_batch(docs, input_type="document")
+        q_index = {q: i for i, q in enumerate(queries)}
+        d_index = {d: i for i, d in enumerate(docs)}
+        rows = q_vecs[[q_index[q] for q, _ in pairs]]
+        cols = d_vecs[[d_index[d] for _, d in pairs]]
+        return np.asarray(np.einsum("ij,ij->i", rows, cols), dtype=np.float32)
