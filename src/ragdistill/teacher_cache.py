@@ -106,6 +106,14 @@ class TeacherCache:
         db.close()
         return cls(folder, dim)
 
+    @staticmethod
+    def stored_dim(teacher_id: str, *, root: str | os.PathLike[str] | None = None) -> int | None:
+        """The output width recorded for a teacher's cache, or None if it has none yet."""
+        meta_path = Path(root or default_cache_root()) / teacher_id / "teacher.json"
+        if not meta_path.is_file():
+            return None
+        return int(json.loads(meta_path.read_text())["dim"])
+
     @property
     def committed(self) -> int:
         return int(self._db.execute("SELECT v FROM meta WHERE k='committed'").fetchone()[0])

@@ -27,6 +27,11 @@ def distill(recipe: Path, restart: bool, check: bool, no_ab: bool, quiet: bool) 
         return
     from ragdistill.distill import run_recipe
 
+    from ragdistill.distill.checkpoint import latest_checkpoint
+
+    found = None if restart else latest_checkpoint(Path(parsed.output) / "checkpoints")
+    if found is not None:
+        click.echo(f"resuming from checkpoint {found.name}")
     artifact = run_recipe(parsed, restart=restart, show_progress=not quiet)
     click.echo(f"student artifact: {artifact}")
     if parsed.evaluate.ab and not no_ab:

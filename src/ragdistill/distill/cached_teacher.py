@@ -20,13 +20,11 @@ class CachedEmbedder(Embedder):
         self.inner = inner
         self.batch_size = inner.batch_size
         self.options = inner.options
-        self.cache = TeacherCache.open(
-            fingerprint(inner.describe()),
-            dim=inner.dimension,
-            root=root,
-            description=inner.describe(),
-        )
-        self._dimension = inner.dimension
+        teacher_id = fingerprint(inner.describe())
+        # A known teacher's width is on disk: probing it would load (or call) the model.
+        dim = TeacherCache.stored_dim(teacher_id, root=root) or inner.dimension
+        self.cache = TeacherCache.open(teacher_id, dim=dim, root=root, description=inner.describe())
+        self._dimension = dim
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()

@@ -9,6 +9,7 @@ run would have seen.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,8 @@ from ragdistill.distill.checkpoint import latest_checkpoint, load_checkpoint, sa
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import TrainSpec
 from ragdistill.students.model import StudentModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -90,6 +93,10 @@ def train(
                 "or pass --restart to discard them"
             )
         step = int(state["step"])
+        _truncate_log(log_path, step)
+        log.info("resuming %s from checkpoint step %d of %d", output, step, total)
+    elif log_path.exists():
+        log_path.unlink()  # a log without checkpoints belongs to no run we can continue
     result = TrainResult(steps=total, resumed_from=step)
     started = time.perf_counter()
     model.train()
@@ -144,6 +151,14 @@ def train(
     model.eval()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log records of steps after the checkpoint: they are about to be redone."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def _format_eval(record: dict[str, Any]) -> str:

@@ -1,0 +1,5 @@
+"""``python -m ragdistill`` runs the command line."""
+
+from ragdistill.cli import main
+
+main()

@@ -1,0 +1,197 @@
+"""Run the same queries through the teacher's and the student's retrieval and compare.
+
+Each arm gets its own Chroma collection (named after the dataset's and the embedder's
+fingerprints, so a rerun reuses a finished index and resumes an interrupted one).
+Queries are searched one at a time so latency is per query, as a service sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ragdistill.ab.result import ABResult, ArmResult, Comparison
+from ragdistill.contracts import Embedder
+from ragdistill.datasets import RetrievalDataset
+from ragdistill.errors import ConfigError
+from ragdistill.evaluation.bootstrap import bootstrap_mean, paired_bootstrap
+from ragdistill.evaluation.measure import (
+    encode_throughput,
+    folder_size_bytes,
+    latency_stats,
+    parameter_count,
+    peak_memory_during,
+    timed_search,
+)
+from ragdistill.evaluation.retrieval import evaluate_run, overlap_at_k
+
+log = logging.getLogger(__name__)
+
+
+def run_retrieval_ab(
+    dataset: RetrievalDataset,
+    teacher: Embedder,
+    student: Embedder,
+    *,
+    index_dir: Path | str | None = None,
+    k: int = 100,
+    baseline: Embedder | None = None,
+    cutoffs: Sequence[int] = (10, 100),
+    max_queries: int | None = None,
+    chroma_host: str | None = None,
+    chroma_port: int | None = None,
+    rebuild: bool = False,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    throughput_texts: int = 256,
+    batch_size: int = 32,
+    warmup: int = 2,
+    show_progress: bool = True,
+) -> ABResult:
+    """Compare ``student`` (and ``baseline``, the student before distillation) to ``teacher``.
+
+    Metrics (nDCG, Recall, MRR at each cutoff <= ``k``) need qrels; without them only
+    the top-k agreement with the teacher is reported. Every difference (student -
+    teacher, student - baseline) gets a paired bootstrap CI over queries. Efficiency:
+    per-query latency p50/p95 (encode and search), encode throughput on a fixed set of
+    passages, model folder size, parameter count, peak memory growth while encoding.
+    """
+    from ragdistill.index import ChromaIndex, embedder_fingerprint, model_dir_of
+
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}")
+    if max_queries is not None:
+        dataset = dataset.subset(max_queries=max_queries)
+    query_ids = dataset.evaluable_query_ids() if dataset.has_qrels else list(dataset.queries)
+    if not query_ids:
+        raise ConfigError(
+            f"dataset {dataset.name!r} has no queries to run; an A/B needs queries "
+            "(for a text folder, add a queries.txt with one query per line)"
+        )
+    cuts = sorted({c for c in cutoffs if c <= k}) or [k]
+    passages = dataset.passages()
+    texts = [dataset.queries[q] for q in query_ids]
+    sample = [p.text for p in passages[:throughput_texts]]
+    arms = {"teacher": teacher, "student": student}
+    if baseline is not None:
+        arms["baseline"] = baseline
+    ds_fp = dataset.fingerprint()
+    results: dict[str, ArmResult] = {}
+    rankings: dict[str, list[list[tuple[str, float]]]] = {}
+    for name, embedder in arms.items():
+        fp = embedder_fingerprint(embedder)
+        collection = f"ab-{_slug(dataset.name)}-{ds_fp[:8]}-{fp[:16]}"
+        index = ChromaIndex(
+            embedder, collection=collection, path=index_dir, host=chroma_host, port=chroma_port,
+            rebuild=rebuild, batch_size=max(batch_size, 64), show_progress=show_progress,
+        )  # fmt: skip
+        start = time.perf_counter()
+        stats = index.add(passages, sync=True)
+        index_s = time.perf_counter() - start
+        log.info("%s: indexed %s in %.1fs", name, stats, index_s)
+        timed = timed_search(index, texts, k, warmup=warmup)
+        rankings[name] = timed.results
+        throughput, peak = peak_memory_during(
+            lambda e=embedder: encode_throughput(e, sample, batch_size=batch_size)
+        )
+        model_dir = model_dir_of(embedder)
+        results[name] = ArmResult(
+            name=name,
+            embedder=embedder.describe(),
+            fingerprint=fp,
+            collection=collection,
+            model=_model_name(embedder, model_dir),
+            latency={
+                "encode": latency_stats(timed.encode_s).to_dict(),
+                "search": latency_stats(timed.search_s).to_dict(),
+                "total": latency_stats(timed.total_s).to_dict(),
+            },
+            latency_ms=[t * 1000 for t in timed.total_s],
+            throughput_texts_per_s=throughput,
+            model_size_bytes=folder_size_bytes(model_dir),
+            parameters=parameter_count(embedder),
+            peak_memory_bytes=peak,
+            index_seconds=index_s,
+            index_stats={"embedded": stats.embedded, "unchanged": stats.unchanged,
+                         "deleted": stats.deleted, "passages": len(passages)},
+        )  # fmt: skip
+    boot = {"n_resamples": n_bootstrap, "confidence": confidence, "seed": seed}
+    if dataset.has_qrels:
+        _score(dataset, query_ids, rankings, results, cuts, boot)
+    comparisons = _compare(results, boot) if dataset.has_qrels else []
+    agreement = _agreement(rankings, cuts, boot)
+    return ABResult(
+        dataset={**dataset.stats(), "fingerprint": ds_fp, "passages": len(passages)},
+        settings={"k": k, "cutoffs": cuts, "n_bootstrap": n_bootstrap, "confidence": confidence,
+                  "seed": seed, "throughput_texts": len(sample), "batch_size": batch_size,
+                  "warmup": warmup, "chroma": chroma_host or str(index_dir or "default")},
+        query_ids=query_ids,
+        arms=results,
+        comparisons=comparisons,
+        agreement=agreement,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )  # fmt: skip
+
+
+def _score(
+    dataset: RetrievalDataset,
+    query_ids: list[str],
+    rankings: dict[str, list[list[tuple[str, float]]]],
+    results: dict[str, ArmResult],
+    cuts: list[int],
+    boot: dict[str, Any],
+) -> None:
+    qrels = {q: dataset.qrels[q] for q in query_ids}
+    for name, ranked in rankings.items():
+        scores = evaluate_run(dict(zip(query_ids, ranked)), qrels, cutoffs=cuts)
+        arm = results[name]
+        for metric, per_query in scores.items():
+            values = [per_query[q] for q in query_ids]
+            ci = bootstrap_mean(values, **boot)
+            arm.per_query[metric] = values
+            arm.metrics[metric] = ci.mean
+            arm.metric_ci[metric] = [ci.low, ci.high]
+
+
+def _compare(results: dict[str, ArmResult], boot: dict[str, Any]) -> list[Comparison]:
+    pairs = [("student", "teacher")]
+    if "baseline" in results:
+        pairs += [("student", "baseline"), ("baseline", "teacher")]
+    out = []
+    for arm, ref in pairs:
+        for metric, values in results[arm].per_query.items():
+            ci = paired_bootstrap(results[ref].per_query[metric], values, **boot)
+            out.append(Comparison(metric, arm, ref, ci.mean, ci.low, ci.high, ci.confidence))
+    return out
+
+
+def _agreement(
+    rankings: dict[str, list[list[tuple[str, float]]]], cuts: list[int], boot: dict[str, Any]
+) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, ranked in rankings.items():
+        if name == "teacher":
+            continue
+        out[name] = {}
+        for c in cuts:
+            values = [overlap_at_k(a, b, c) for a, b in zip(rankings["teacher"], ranked)]
+            ci = bootstrap_mean(values, **boot)
+            out[name][f"overlap@{c}"] = {"mean": ci.mean, "low": ci.low, "high": ci.high}
+    return out
+
+
+def _model_name(embedder: Embedder, model_dir: Path | None) -> str | None:
+    model = getattr(embedder, "model", None)
+    if isinstance(model, str | Path):
+        return str(model)
+    return str(model_dir) if model_dir is not None else None
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-")[:40] or "dataset"

@@ -1,0 +1,175 @@
+"""Efficiency measurements: query latency, encode throughput, model size, peak memory.
+
+Numbers are wall-clock on the current machine and process; compare arms measured in
+the same run, never figures from different machines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ragdistill.contracts import Embedder
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Percentiles of per-query latency, in milliseconds."""
+
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def latency_stats(seconds: Sequence[float]) -> LatencyStats:
+    """p50, p95 and mean of per-query latencies given in seconds."""
+    values = np.asarray(seconds, dtype=np.float64) * 1000.0
+    if values.size == 0:
+        nan = float("nan")
+        return LatencyStats(nan, nan, nan, 0)
+    p50, p95 = np.percentile(values, [50, 95])
+    return LatencyStats(float(p50), float(p95), float(values.mean()), int(values.size))
+
+
+@dataclass
+class TimedSearch:
+    """Per-query results and latencies of :func:`timed_search`."""
+
+    results: list[list[tuple[str, float]]]
+    encode_s: list[float]
+    search_s: list[float]
+
+    @property
+    def total_s(self) -> list[float]:
+        return [e + s for e, s in zip(self.encode_s, self.search_s)]
+
+
+def timed_search(index: Any, queries: Sequence[str], k: int, *, warmup: int = 2) -> TimedSearch:
+    """Search one query at a time, as a live service would, timing each call.
+
+    ``index`` is a :class:`ragdistill.index.ChromaIndex` (anything with ``search`` and
+    ``last_timing``). The first ``warmup`` queries are run once untimed first, so lazy
+    initialisation does not land in the percentiles.
+    """
+    for text in list(queries)[:warmup]:
+        index.search([text], k)
+    out = TimedSearch([], [], [])
+    for text in queries:
+        out.results.append(index.search([text], k)[0])
+        out.encode_s.append(index.last_timing.encode_s)
+        out.search_s.append(index.last_timing.search_s)
+    return out
+
+
+def encode_throughput(
+    embedder: Embedder, texts: Sequence[str], *, batch_size: int = 32, warmup: bool = True
+) -> float:
+    """Texts per second embedding ``texts`` as documents in batches of ``batch_size``."""
+    items = list(texts)
+    if not items:
+        raise ValueError("encode_throughput needs at least one text")
+    if warmup:
+        embedder.embed_many(items[:batch_size], input_type="document", batch_size=batch_size)
+    start = time.perf_counter()
+    embedder.embed_many(items, input_type="document", batch_size=batch_size)
+    return len(items) / max(time.perf_counter() - start, 1e-9)
+
+
+def peak_memory_during(func: Callable[[], T]) -> tuple[T, int | None]:
+    """Run ``func``; return its result and the peak resident-memory growth in bytes.
+
+    On Linux the kernel's high-water mark is reset first (``/proc/self/clear_refs``),
+    which costs nothing while ``func`` runs. Elsewhere psutil samples the RSS every
+    5 ms (psutil is an optional dependency). ``None`` when neither is available. This
+    measures what the call allocates (activations, buffers), not weights already loaded.
+    """
+    if _reset_high_water_mark():
+        base = _proc_status_kb("VmRSS")
+        result = func()
+        peak = _proc_status_kb("VmHWM")
+        return result, max(0, (peak - base) * 1024)
+    try:
+        import psutil
+    except ImportError:
+        return func(), None
+    proc = psutil.Process()
+    base = proc.memory_info().rss
+    peak = base
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.005):
+            peak = max(peak, proc.memory_info().rss)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        result = func()
+    finally:
+        done.set()
+        thread.join()
+    peak = max(peak, proc.memory_info().rss)
+    return result, max(0, peak - base)
+
+
+def _reset_high_water_mark() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _proc_status_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        match = re.search(rf"^{field}:\s+(\d+)", fh.read(), re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def folder_size_bytes(path: Path | str | None) -> int | None:
+    """Bytes of every file under ``path`` (a model folder); None if it is not a folder."""
+    if path is None or not Path(path).is_dir():
+        return None
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            file = Path(root, name)
+            if not file.is_symlink():
+                total += file.stat().st_size
+    return total
+
+
+def parameter_count(embedder: Embedder) -> int | None:
+    """Number of weights, when the embedder exposes a torch module; else None.
+
+    Uses a ``parameter_count()`` method if the embedder has one, else the
+    ``parameters()`` of its ``st_model`` / ``model`` / ``_model`` / ``module`` attribute.
+    """
+    method = getattr(embedder, "parameter_count", None)
+    if callable(method):
+        return int(method())
+    for attr in ("st_model", "model", "_model", "module"):
+        module = getattr(embedder, attr, None)
+        params = getattr(module, "parameters", None)
+        if callable(params):
+            return int(sum(p.numel() for p in params()))
+    return None

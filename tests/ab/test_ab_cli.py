@@ -1,0 +1,60 @@
+"""`ragdistill ab` end to end on tiny real sentence-transformers models and a BEIR folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ab_fixtures import TOPICS
+from click.testing import CliRunner
+
+from ragdistill.cli.ab_cmd import ab
+
+pytest.importorskip("chromadb")
+
+
+def beir_folder(root: Path) -> Path:
+    root.mkdir()
+    with open(root / "corpus.jsonl", "w") as fh:
+        for i, topic in enumerate(TOPICS):
+            fh.write(json.dumps({"_id": f"d{i}", "title": "", "text": f"the {topic}"}) + "\n")
+    with open(root / "queries.jsonl", "w") as fh:
+        for i, topic in enumerate(TOPICS):
+            fh.write(json.dumps({"_id": f"q{i}", "text": topic.split()[0]}) + "\n")
+    (root / "qrels").mkdir()
+    rows = [f"q{i}\td{i}\t1" for i in range(len(TOPICS))]
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows))
+    return root
+
+
+def test_ab_command_writes_json_and_report(tmp_path: Path) -> None:
+    tiny = pytest.importorskip("ragdistill.testing.tiny")
+    teacher = tiny.tiny_sentence_transformer(tmp_path / "teacher")
+    student = tiny.tiny_sentence_transformer(tmp_path / "student", layers=1, hidden=16)
+    data = beir_folder(tmp_path / "beir")
+    out = tmp_path / "out"
+    args = [
+        "--teacher", str(teacher), "--student", str(student), "--baseline", str(student),
+        "--dataset", "beir", "--data-path", str(data), "--data-option", "split=test",
+        "--index-dir", str(tmp_path / "chroma"), "--out", str(out), "-k", "5",
+        "--max-queries", "5", "--n-bootstrap", "50", "-q",
+    ]  # fmt: skip
+    result = CliRunner().invoke(ab, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "student - teacher ndcg@5" in result.output
+    data_out = json.loads((out / "ab.json").read_text())
+    assert len(data_out["query_ids"]) == 5
+    student_arm = data_out["arms"]["student"]
+    assert student_arm["model_size_bytes"] > 0 and student_arm["parameters"] > 0
+    assert data_out["arms"]["teacher"]["parameters"] > student_arm["parameters"]
+    assert data_out["agreement"]["baseline"]["overlap@5"]["mean"] < 1.01
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
+
+
+def test_unknown_dataset_names_the_choices(tmp_path: Path) -> None:
+    args = ["--teacher", "x", "--student", "y", "--dataset", "beri", "--out", str(tmp_path)]
+    result = CliRunner().invoke(ab, args)
+    assert result.exit_code != 0
+    assert "did you mean 'beir'" in str(result.exception)

@@ -1,0 +1,89 @@
+"""run_retrieval_ab, ABResult JSON and the HTML report on genuine embedders."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from ab_fixtures import BagOfWords
+
+from ragdistill.ab import ABResult, run_retrieval_ab, write_html_report
+from ragdistill.datasets import RetrievalDataset
+from ragdistill.errors import ConfigError
+
+pytest.importorskip("chromadb")
+
+
+def run(dataset: RetrievalDataset, tmp_path: Path, **kwargs: object) -> ABResult:
+    defaults = dict(
+        index_dir=tmp_path / "chroma", k=10, cutoffs=(1, 10), n_bootstrap=200,
+        throughput_texts=16, warmup=1, show_progress=False,
+    )  # fmt: skip
+    defaults.update(kwargs)
+    return run_retrieval_ab(dataset, BagOfWords(512), BagOfWords(6, salt="s"), **defaults)  # type: ignore[arg-type]
+
+
+def test_three_arm_ab(judged: RetrievalDataset, tmp_path: Path) -> None:
+    result = run(judged, tmp_path, baseline=BagOfWords(3, salt="b"))
+    assert list(result.arms) == ["teacher", "student", "baseline"]
+    assert result.query_ids == list(judged.queries)
+    teacher, student = result.arms["teacher"], result.arms["student"]
+    assert set(teacher.metrics) == {f"{m}@{k}" for m in ("ndcg", "recall", "mrr") for k in (1, 10)}
+    assert teacher.metrics["ndcg@10"] > 0.95  # the 512-bucket teacher nearly always hits
+    assert len(student.per_query["ndcg@10"]) == len(judged.queries)
+    low, high = teacher.metric_ci["ndcg@10"]
+    assert low <= teacher.metrics["ndcg@10"] <= high
+    pairs = {(c.arm, c.reference) for c in result.comparisons}
+    assert pairs == {("student", "teacher"), ("student", "baseline"), ("baseline", "teacher")}
+    gap = result.comparison("ndcg@10")
+    assert gap.diff == pytest.approx(student.metrics["ndcg@10"] - teacher.metrics["ndcg@10"])
+    assert gap.low <= gap.diff <= gap.high and gap.high < 0 and gap.significant
+    assert set(result.agreement) == {"student", "baseline"}
+    assert 0 <= result.agreement["student"]["overlap@10"]["mean"] <= 1
+    for arm in result.arms.values():
+        assert arm.latency["total"]["n"] == len(judged.queries)
+        assert arm.latency["total"]["p95_ms"] >= arm.latency["total"]["p50_ms"] > 0
+        assert arm.throughput_texts_per_s and arm.throughput_texts_per_s > 0
+        assert arm.index_stats["embedded"] == arm.index_stats["passages"] == 40
+    assert result.dataset["fingerprint"] == judged.fingerprint()
+
+
+def test_rerun_reuses_the_indexes(judged: RetrievalDataset, tmp_path: Path) -> None:
+    run(judged, tmp_path)
+    again = run(judged, tmp_path)
+    assert all(a.index_stats["embedded"] == 0 for a in again.arms.values())
+    rebuilt = run(judged, tmp_path, rebuild=True)
+    assert rebuilt.arms["teacher"].index_stats["embedded"] == 40
+
+
+def test_json_round_trip_and_report(judged: RetrievalDataset, tmp_path: Path) -> None:
+    result = run(judged, tmp_path, max_queries=12, baseline=BagOfWords(3, salt="b"))
+    assert len(result.query_ids) == 12
+    path = result.to_json(tmp_path / "out" / "ab.json")
+    data = json.loads(path.read_text())
+    assert data["arms"]["student"]["per_query"]["mrr@10"]
+    loaded = ABResult.from_json(path)
+    assert loaded.to_dict() == result.to_dict()
+    report = write_html_report(loaded, tmp_path / "out" / "report.html")
+    page = report.read_text()
+    assert page.count("src='data:image/png;base64,") == 3
+    assert not re.search(r"<script|<link|src=['\"]http|url\(", page)  # no external asset
+    assert "student &minus; teacher" in page and "ndcg@10" in page
+    assert "made-up" in result.summary()
+
+
+def test_without_qrels_reports_agreement_only(judged: RetrievalDataset, tmp_path: Path) -> None:
+    unjudged = RetrievalDataset("notes", judged.corpus, judged.queries, {}, chunk_size=None)
+    result = run(unjudged, tmp_path)
+    assert result.comparisons == [] and result.arms["teacher"].metrics == {}
+    assert "overlap@10" in result.agreement["student"]
+    page = write_html_report(result, tmp_path / "r.html").read_text()
+    assert "No relevance judgements" in page and page.count("data:image/png") == 1
+
+
+def test_a_dataset_without_queries_is_refused(judged: RetrievalDataset, tmp_path: Path) -> None:
+    empty = RetrievalDataset("corpus-only", judged.corpus, {}, {}, chunk_size=None)
+    with pytest.raises(ConfigError, match=r"no queries to run.*queries\.txt"):
+        run(empty, tmp_path)
