@@ -65,7 +65,9 @@ def test_distill_then_ab_writes_a_loadable_artifact_and_report(workdir, tiny_st_
     metrics = manifest["metrics"]
     assert metrics["train/steps"] == 3 * steps_per_epoch(metrics["train/texts"], 8)
     component = load_component(artifact)
-    np.testing.assert_allclose(component.embed(["x"][0]), plain.encode("x", normalize_embeddings=True), atol=1e-5)
+    np.testing.assert_allclose(
+        component.embed(["x"][0]), plain.encode("x", normalize_embeddings=True), atol=1e-5
+    )
 
     report = ab_for_recipe(recipe, artifact, show_progress=False)
     data = json.loads((report.parent / "ab.json").read_text())
@@ -95,10 +97,19 @@ def test_kill_9_during_labelling_and_training_then_resume(workdir, tiny_st_path)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rd-slow-teacher\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[ragdistill]\nslow = rd_slow_teacher\n")
     log = workdir / "teacher.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_root), os.environ.get("PYTHONPATH", "")]),
-           "SLOW_TEACHER_LOG": str(log)}
-    recipe = tiny_recipe(workdir, tiny_st_path, tiny_st_path, workdir / "beir", teacher_kind="slow-teacher",
-                         extra="ab = false")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(plugin_root), os.environ.get("PYTHONPATH", "")]),
+        "SLOW_TEACHER_LOG": str(log),
+    }
+    recipe = tiny_recipe(
+        workdir,
+        tiny_st_path,
+        tiny_st_path,
+        workdir / "beir",
+        teacher_kind="slow-teacher",
+        extra="ab = false",
+    )
     out = workdir / "out"
     cmd = [sys.executable, "-m", "ragdistill", "distill", str(recipe), "-q"]
 
@@ -127,7 +138,9 @@ def test_kill_9_during_labelling_and_training_then_resume(workdir, tiny_st_path)
     assert log.read_text() == teacher_calls  # the last run asked the teacher for nothing
     labelling = json.loads((out / "labelling.json").read_text())
     assert labelling["document"]["computed"] == 0 and labelling["query"]["computed"] == 0
-    steps = [json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+    steps = [
+        json.loads(line)["step"] for line in (out / "train_log.jsonl").read_text().splitlines()
+    ]
     metrics = read_manifest(out / "student")["metrics"]
     assert metrics["train/steps"] == 3 * steps_per_epoch(metrics["train/texts"], 8)
     assert steps == list(range(1, metrics["train/steps"] + 1))  # each step once, over the runs

@@ -18,10 +18,18 @@ def write_tiny_beir(root: Path, *, docs: int = 60, queries: int = 16, judged: in
     with open(root / "corpus.jsonl", "w") as fh:
         for i in range(docs):
             text = " ".join(rng.choice(WORDS) for _ in range(25))
-            fh.write(json.dumps({"_id": f"d{i}", "title": f"{WORDS[i % len(WORDS)]} rules", "text": text}) + "\n")
+            fh.write(
+                json.dumps(
+                    {"_id": f"d{i}", "title": f"{WORDS[i % len(WORDS)]} rules", "text": text}
+                )
+                + "\n"
+            )
     with open(root / "queries.jsonl", "w") as fh:
         for i in range(queries):
-            fh.write(json.dumps({"_id": f"q{i}", "text": " ".join(rng.choice(WORDS) for _ in range(5))}) + "\n")
+            fh.write(
+                json.dumps({"_id": f"q{i}", "text": " ".join(rng.choice(WORDS) for _ in range(5))})
+                + "\n"
+            )
     with open(root / "qrels" / "test.tsv", "w") as fh:
         fh.write("query-id\tcorpus-id\tscore\n")
         for i in range(judged):
@@ -29,7 +37,15 @@ def write_tiny_beir(root: Path, *, docs: int = 60, queries: int = 16, judged: in
     return root
 
 
-def tiny_recipe(tmp: Path, teacher: str, student: str, data: Path, *, teacher_kind: str = "sentence-transformers", extra: str = "") -> Path:
+def tiny_recipe(
+    tmp: Path,
+    teacher: str,
+    student: str,
+    data: Path,
+    *,
+    teacher_kind: str = "sentence-transformers",
+    extra: str = "",
+) -> Path:
     path = tmp / "recipe.toml"
     path.write_text(
         f"""

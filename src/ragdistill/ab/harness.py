@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ def run_retrieval_ab(
     index_dir: Path | str | None = None,
     k: int = 100,
     baseline: Embedder | None = None,
+    index_embedders: Mapping[str, Embedder] | None = None,
     cutoffs: Sequence[int] = (10, 100),
     max_queries: int | None = None,
     chroma_host: str | None = None,
@@ -61,6 +62,11 @@ def run_retrieval_ab(
     teacher, student - baseline) gets a paired bootstrap CI over queries. Efficiency:
     per-query latency p50/p95 (encode and search), encode throughput on a fixed set of
     passages, model folder size, parameter count, peak memory growth while encoding.
+
+    ``index_embedders`` maps an arm name to the embedder that builds its index only,
+    e.g. the teacher behind its output cache so its corpus embeddings are not computed
+    twice; it must describe itself as the arm's embedder does. Queries, latency and
+    throughput always go through the arm's own embedder.
     """
     from ragdistill.index import ChromaIndex, embedder_fingerprint, model_dir_of
 
@@ -88,17 +94,21 @@ def run_retrieval_ab(
         fp = embedder_fingerprint(embedder)
         collection = f"ab-{_slug(dataset.name)}-{ds_fp[:8]}-{fp[:16]}"
         index = ChromaIndex(
-            embedder, collection=collection, path=index_dir, host=chroma_host, port=chroma_port,
+            (index_embedders or {}).get(name, embedder), collection=collection, path=index_dir, host=chroma_host, port=chroma_port,
             rebuild=rebuild, batch_size=max(batch_size, 64), show_progress=show_progress,
         )  # fmt: skip
         start = time.perf_counter()
         stats = index.add(passages, sync=True)
         index_s = time.perf_counter() - start
+        index.embedder = embedder  # searched (and timed) with the arm's own embedder
         log.info("%s: indexed %s in %.1fs", name, stats, index_s)
         timed = timed_search(index, texts, k, warmup=warmup)
         rankings[name] = timed.results
         throughput, peak = peak_memory_during(
             lambda e=embedder: encode_throughput(e, sample, batch_size=batch_size)
+        )
+        query_throughput = encode_throughput(
+            embedder, texts[:throughput_texts], batch_size=batch_size, input_type="query"
         )
         model_dir = model_dir_of(embedder)
         results[name] = ArmResult(
@@ -114,6 +124,7 @@ def run_retrieval_ab(
             },
             latency_ms=[t * 1000 for t in timed.total_s],
             throughput_texts_per_s=throughput,
+            query_throughput_per_s=query_throughput,
             model_size_bytes=folder_size_bytes(model_dir),
             parameters=parameter_count(embedder),
             peak_memory_bytes=peak,

@@ -112,11 +112,12 @@ def _efficiency_table(r: ABResult) -> str:
         rows.append([
             name, lat(arm, "total", "p50_ms"), lat(arm, "total", "p95_ms"),
             lat(arm, "encode", "p50_ms"), lat(arm, "search", "p50_ms"),
-            _num(arm.throughput_texts_per_s, "{:.1f}"), _bytes(arm.model_size_bytes),
+            _num(arm.throughput_texts_per_s, "{:.1f}"), _num(arm.query_throughput_per_s, "{:.1f}"),
+            _bytes(arm.model_size_bytes),
             _num(arm.parameters, "{:,}"), _bytes(arm.peak_memory_bytes),
             _num(arm.index_seconds, "{:.1f}"),
         ])  # fmt: skip
-    head = ["arm", "p50 ms", "p95 ms", "encode p50", "search p50", "texts/s", "model size",
+    head = ["arm", "p50 ms", "p95 ms", "encode p50", "search p50", "passages/s", "queries/s", "model size",
             "parameters", "peak mem +", "index s"]  # fmt: skip
     return _table(head, rows)
 

@@ -26,6 +26,8 @@ class ArmResult:
     latency: dict[str, dict[str, float]] = field(default_factory=dict)
     latency_ms: list[float] = field(default_factory=list)
     throughput_texts_per_s: float | None = None
+    #: Queries per second encoding the evaluated queries in batches.
+    query_throughput_per_s: float | None = None
     model_size_bytes: int | None = None
     parameters: int | None = None
     peak_memory_bytes: int | None = None
@@ -106,7 +108,9 @@ class ABResult:
             row = [self.arms[n].latency.get("total", {}).get(key, float("nan")) for n in names]
             lines.append(f"{label:14}" + "".join(f"{v:>14.2f}" for v in row))
         tput = [self.arms[n].throughput_texts_per_s or float("nan") for n in names]
-        lines.append(f"{'texts/s':14}" + "".join(f"{v:>14.1f}" for v in tput))
+        lines.append(f"{'passages/s':14}" + "".join(f"{v:>14.1f}" for v in tput))
+        qput = [self.arms[n].query_throughput_per_s or float("nan") for n in names]
+        lines.append(f"{'queries/s':14}" + "".join(f"{v:>14.1f}" for v in qput))
         for c in self.comparisons:
             mark = " *" if c.significant else ""
             lines.append(

@@ -20,7 +20,9 @@ LAYOUT = (
 class BeirDataset(DatasetLoader):
     """A BEIR dataset folder (SciFact, NFCorpus, FiQA...), read as a stream.
 
-    Only queries judged in ``qrels/<split>.tsv`` are kept (the BEIR convention).
+    Queries judged in ``qrels/<split>.tsv`` are evaluated (the BEIR convention).
+    ``unjudged_queries=True`` also keeps the other queries, unjudged: never evaluated,
+    they are in-domain text a distillation can train on (SciFact's 809 train queries).
     ``max_queries`` keeps the first judged queries in file order; ``max_corpus`` keeps
     every document judged for them, then other documents in file order up to that
     many. ``chunk_size=None`` (the default) embeds each abstract whole, as BEIR does.
@@ -34,8 +36,10 @@ class BeirDataset(DatasetLoader):
         max_queries: int | None = None,
         chunk_size: int | None = None,
         chunk_overlap: int = 0,
+        unjudged_queries: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.unjudged_queries = unjudged_queries
         self.split = split
         self.max_corpus = max_corpus
         self.max_queries = max_queries
@@ -49,13 +53,16 @@ class BeirDataset(DatasetLoader):
         corpus_file, queries_file, qrels_file = self._files()
         qrels = _read_qrels(qrels_file)
         queries: dict[str, str] = {}
+        unjudged: dict[str, str] = {}
         for number, obj in read_json_lines(queries_file):
             qid = _field(obj, "_id", queries_file, number)
-            if qid in qrels:
+            if qid not in qrels:
+                unjudged[qid] = str(obj.get("text", ""))
+            elif self.max_queries is None or len(queries) < self.max_queries:
                 queries[qid] = str(obj.get("text", ""))
-                if self.max_queries is not None and len(queries) >= self.max_queries:
-                    break
         qrels = {q: qrels[q] for q in queries}
+        if self.unjudged_queries:
+            queries.update(unjudged)
         needed = {d for judged in qrels.values() for d in judged}
         corpus: dict[str, Document] = {}
         extra = 0

@@ -9,7 +9,9 @@ from ragdistill.hookspecs import RegisterDataset, hookimpl
 def register_datasets(register: RegisterDataset) -> None:
     # The loader modules import only the standard library and ragdistill itself.
     from ragdistill.data import BeirDataset, Tau2BankingDataset, TextFolderDataset
+    from ragdistill.data.squad import SquadDataset
 
     register("beir", BeirDataset)
     register("text-folder", TextFolderDataset)
     register("tau2-banking", Tau2BankingDataset)
+    register("squad", SquadDataset)

@@ -29,6 +29,11 @@ class CachedEmbedder(Embedder):
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
 
+    @property
+    def model(self) -> Any:
+        """The inner teacher's model name, so index fingerprints match the bare teacher's."""
+        return getattr(self.inner, "model", None)
+
     def fill(
         self, texts: list[str], input_type: InputType, *, show_progress: bool = True
     ) -> FillStats:

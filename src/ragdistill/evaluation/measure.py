@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ragdistill.contracts import Embedder
+from ragdistill.contracts import Embedder, InputType
 
 T = TypeVar("T")
 
@@ -77,16 +77,21 @@ def timed_search(index: Any, queries: Sequence[str], k: int, *, warmup: int = 2)
 
 
 def encode_throughput(
-    embedder: Embedder, texts: Sequence[str], *, batch_size: int = 32, warmup: bool = True
+    embedder: Embedder,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    warmup: bool = True,
+    input_type: InputType = "document",
 ) -> float:
-    """Texts per second embedding ``texts`` as documents in batches of ``batch_size``."""
+    """Texts per second embedding ``texts`` (as ``input_type``) in batches of ``batch_size``."""
     items = list(texts)
     if not items:
         raise ValueError("encode_throughput needs at least one text")
     if warmup:
-        embedder.embed_many(items[:batch_size], input_type="document", batch_size=batch_size)
+        embedder.embed_many(items[:batch_size], input_type=input_type, batch_size=batch_size)
     start = time.perf_counter()
-    embedder.embed_many(items, input_type="document", batch_size=batch_size)
+    embedder.embed_many(items, input_type=input_type, batch_size=batch_size)
     return len(items) / max(time.perf_counter() - start, 1e-9)
 
 

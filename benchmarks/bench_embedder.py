@@ -1,0 +1,157 @@
+"""Embedder distillation benchmark: teacher vs distilled student vs student before distillation.
+
+For each dataset it runs the quickstart recipe (all-mpnet-base-v2 -> all-MiniLM-L6-v2
+pruned to 3 layers) with that dataset, then the retrieval A/B, which measures the three
+arms side by side in one process: quality with paired-bootstrap CIs, query-encode
+throughput, latency. It prints a table and writes it into BENCHMARKS.md.
+
+    python benchmarks/bench_embedder.py                      # tau2 + every set in ../shared/data
+    python benchmarks/bench_embedder.py --datasets tau2      # the default dataset only
+
+Labeled sets are read from ../shared/data (present on the project's machines only) and
+skipped with a message where absent. Re-running resumes: teacher outputs are cached and
+training checkpoints are kept under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from markdown_section import replace_section  # noqa: E402
+
+# name -> (the [data] table, what to say about the subset used)
+DATASETS = {
+    "tau2": (
+        'dataset = "tau2-banking"',
+        "tau2 banking KB (default; 698 docs in 1,492 passages, 97 queries)",
+    ),
+    "scifact": (
+        f'dataset = "beir"\npath = "{SHARED / "scifact"}"\nunjudged_queries = true\nmax_corpus = 1500',
+        "BEIR SciFact test (300 queries; corpus: the 339 judged + first other abstracts, 1,500; "
+        "the 809 train queries are unlabelled training text)",
+    ),
+    "squad": (
+        f'dataset = "squad"\npath = "{SHARED / "squad-v1.1-dev" / "dev-v1.1.json"}"\neval_queries = 500',
+        "SQuAD v1.1 dev (2,067 paragraphs; 500 sampled questions evaluated, the other 10,070 "
+        "are unlabelled training text)",
+    ),
+}
+NEEDS_SHARED = {"scifact": SHARED / "scifact", "squad": SHARED / "squad-v1.1-dev"}
+
+
+def recipe_for(name: str, out: Path) -> str:
+    text = resources.files("ragdistill.recipes").joinpath("quickstart.toml").read_text()
+    data, _ = DATASETS[name]
+    text = text.replace('dataset = "tau2-banking"', data)
+    text = text.replace('output = "runs/quickstart"', f'output = "{out / name}"')
+    return text.replace('name = "quickstart-tau2-mpnet-to-minilm-l3"', f'name = "bench-{name}"')
+
+
+def run(name: str, out: Path) -> dict:
+    from ragdistill.distill import run_recipe
+    from ragdistill.distill.evaluate import ab_for_recipe
+    from ragdistill.recipes import parse_recipe, tomllib
+
+    text = recipe_for(name, out)
+    (out / name).mkdir(parents=True, exist_ok=True)
+    (out / name / "recipe.toml").write_text(text)
+    recipe = parse_recipe(tomllib.loads(text), where=f"{name} recipe")
+    start = time.perf_counter()
+    artifact = run_recipe(recipe)
+    ab_for_recipe(recipe, artifact)
+    ab = json.loads((out / name / "ab" / "ab.json").read_text())
+    ab["wall_seconds"] = time.perf_counter() - start
+    return ab
+
+
+def row(name: str, ab: dict) -> list[str]:
+    arms = ab["arms"]
+    t, s, b = arms["teacher"], arms["student"], arms.get("baseline", {})
+    diff = next(
+        c
+        for c in ab["comparisons"]
+        if c["metric"] == "ndcg@10" and c["arm"] == "student" and c["reference"] == "teacher"
+    )
+    gain = next(
+        (c for c in ab["comparisons"] if c["metric"] == "ndcg@10" and c["reference"] == "baseline"),
+        None,
+    )
+    q_speed = s["query_throughput_per_s"] / t["query_throughput_per_s"]
+    p_speed = s["throughput_texts_per_s"] / t["throughput_texts_per_s"]
+    ratio = s["metrics"]["ndcg@10"] / t["metrics"]["ndcg@10"]
+    return [
+        name,
+        f"{t['metrics']['ndcg@10']:.4f}",
+        f"{s['metrics']['ndcg@10']:.4f}",
+        f"{b.get('metrics', {}).get('ndcg@10', float('nan')):.4f}",
+        f"{ratio:.1%}",
+        f"{diff['diff']:+.4f} [{diff['low']:+.4f}, {diff['high']:+.4f}]",
+        f"{gain['diff']:+.4f} [{gain['low']:+.4f}, {gain['high']:+.4f}]" if gain else "-",
+        f"{s['metrics'].get('recall@100', float('nan')):.3f} / {t['metrics'].get('recall@100', float('nan')):.3f}",
+        f"{t['query_throughput_per_s']:.1f} / {s['query_throughput_per_s']:.1f} = **{q_speed:.1f}x**",
+        f"{p_speed:.1f}x",
+        f"{t['latency']['total']['p50_ms']:.0f} / {s['latency']['total']['p50_ms']:.0f}",
+        f"{len(ab['query_ids'])}",
+    ]
+
+
+HEAD = [
+    "dataset", "teacher nDCG@10", "student nDCG@10", "student before", "student/teacher",
+    "student - teacher (95% CI)", "student - before (95% CI)", "R@100 student / teacher",
+    "query enc/s teacher / student", "passage enc speedup", "query p50 ms t / s", "queries",
+]  # fmt: skip
+
+
+def table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="tau2,scifact,squad")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-embedder")
+    parser.add_argument("--no-write", action="store_true", help="Print only; leave BENCHMARKS.md.")
+    args = parser.parse_args()
+    rows, notes = [], []
+    for name in args.datasets.split(","):
+        if name in NEEDS_SHARED and not NEEDS_SHARED[name].exists():
+            print(
+                f"skipping {name}: {NEEDS_SHARED[name]} is absent (labeled sets live in ../shared/data)"
+            )
+            continue
+        ab = run(name, args.out)
+        rows.append(row(name, ab))
+        notes.append(
+            f"- **{name}**: {DATASETS[name][1]}; distill + index + A/B took {ab['wall_seconds'] / 60:.1f} min."
+        )
+        print(table(rows))
+        if not args.no_write:
+            body = "\n".join([
+                "Command: `python benchmarks/bench_embedder.py` (after `make setup`; resumes if re-run).",
+                "Teacher all-mpnet-base-v2 (12 layers, 768-d) distilled into all-MiniLM-L6-v2 pruned to "
+                "layers 0, 2, 4 (384-d), recipe `src/ragdistill/recipes/quickstart.toml` with the dataset swapped. "
+                "All three arms measured side by side in one process on the 2-core CPU (fp32): quality on the "
+                "evaluated queries with paired-bootstrap 95% CIs; query-encode throughput in batches of 32.",
+                "",
+                table(rows),
+                "",
+                *notes,
+                "",
+                f"Full per-arm numbers and plots: `{args.out}/<dataset>/ab/report.html`.",
+            ])  # fmt: skip
+            replace_section(ROOT / "BENCHMARKS.md", "embedder", "Embedder distillation", body)
+
+
+if __name__ == "__main__":
+    main()

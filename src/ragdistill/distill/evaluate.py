@@ -1,0 +1,73 @@
+"""The A/B evaluation that follows a distillation: teacher vs student vs baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ragdistill.artifacts import load_component, update_metrics
+from ragdistill.recipes import Recipe
+
+
+def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True) -> Path:
+    """Index the recipe's dataset with each arm, compare them, write JSON and HTML.
+
+    The teacher's index is built through its output cache (the distillation already
+    embedded the corpus); its query latency and throughput are measured on the teacher
+    itself. Returns the HTML report's path; headline numbers go into the manifest.
+    """
+    from ragdistill.ab import run_retrieval_ab, write_html_report
+    from ragdistill.distill.cached_teacher import CachedEmbedder
+    from ragdistill.distill.embedder import build
+    from ragdistill.registry import default_registry
+
+    registry = default_registry()
+    output = Path(recipe.output)
+    runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
+    device = runtime.training_device()
+    dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
+    teacher_cls = registry.teacher("embedder", recipe.teacher.kind)
+    teacher = build(teacher_cls, recipe.teacher.options, "teacher")
+    cache_root = Path(recipe.cache_dir) if recipe.cache_dir else None
+    student = load_component(artifact, "embedder", device=device)
+    baseline_dir = output / "baseline"
+    baseline = None
+    if recipe.evaluate.baseline and baseline_dir.is_dir():
+        baseline = load_component(baseline_dir, "embedder", device=device)
+    result = run_retrieval_ab(
+        dataset,
+        teacher,
+        student,  # type: ignore[arg-type]
+        baseline=baseline,  # type: ignore[arg-type]
+        index_embedders={"teacher": CachedEmbedder(teacher, root=cache_root)},
+        index_dir=output / "index",
+        k=recipe.evaluate.k,
+        max_queries=recipe.evaluate.max_queries,
+        n_bootstrap=recipe.evaluate.bootstrap,
+        seed=recipe.train.seed,
+        show_progress=show_progress,
+    )
+    out = output / "ab"
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_json(out / "ab.json")
+    report = out / "report.html"
+    write_html_report(result, report)
+    update_metrics(artifact, headline(json.loads((out / "ab.json").read_text())))
+    return report
+
+
+def headline(ab: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a manifest keeps from an A/B: quality and speed, student vs teacher."""
+    out: dict[str, Any] = {}
+    arms = ab["arms"]
+    for metric, value in arms["student"].get("metrics", {}).items():
+        out[f"ab/{metric}"] = value
+        teacher_value = arms["teacher"].get("metrics", {}).get(metric)
+        if teacher_value:
+            out[f"ab/{metric}_vs_teacher"] = value / teacher_value
+    for key, name in (("throughput_texts_per_s", "passage"), ("query_throughput_per_s", "query")):
+        t_speed, s_speed = arms["teacher"].get(key), arms["student"].get(key)
+        if t_speed and s_speed:
+            out[f"ab/{name}_encode_speedup"] = s_speed / t_speed
+    return out
