@@ -34,7 +34,7 @@ class MissingDependencyError(RagdistillError, ImportError):
     """An optional library is needed for this feature; the message says what to install."""
 
 
-def require(module: str, *, extra: str | None = None, package: str | None = None):  # noqa: ANN201
+def require(module: str, *, extra: str | None = None, package: str | None = None):
     """Import ``module`` or raise a :class:`MissingDependencyError` naming the pip command."""
     import importlib
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,7 +83,7 @@ def test_corrupted_artifact_is_refused(workdir, tiny_st_path):
     with open(artifact / "model.safetensors", "r+b") as fh:
         fh.seek(200)
         fh.write(b"\x00\x01\x02")
-    with pytest.raises(ChecksumError, match="model.safetensors does not match its manifest"):
+    with pytest.raises(ChecksumError, match=r"model\.safetensors does not match its manifest"):
         load_component(artifact)
 
 

@@ -6,10 +6,36 @@ import json
 import random
 from pathlib import Path
 
-WORDS = (
-    "bank account card loan fee transfer credit debit interest rate branch mobile app "
-    "password fraud dispute refund limit overdraft savings mortgage cheque wire statement"
-).split()
+WORDS = [
+    *[
+        "bank",
+        "account",
+        "card",
+        "loan",
+        "fee",
+        "transfer",
+        "credit",
+        "debit",
+        "interest",
+        "rate",
+        "branch",
+        "mobile",
+        "app",
+    ],
+    *[
+        "password",
+        "fraud",
+        "dispute",
+        "refund",
+        "limit",
+        "overdraft",
+        "savings",
+        "mortgage",
+        "cheque",
+        "wire",
+        "statement",
+    ],
+]
 
 
 def write_tiny_beir(root: Path, *, docs: int = 60, queries: int = 16, judged: int = 8) -> Path:

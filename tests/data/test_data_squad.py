@@ -51,7 +51,7 @@ def test_bad_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         SquadDataset(tmp_path / "missing.json").load()
     (tmp_path / "x.json").write_text("{}")
-    with pytest.raises(ConfigError, match="not SQuAD v1.1 JSON"):
+    with pytest.raises(ConfigError, match=r"not SQuAD v1\.1 JSON"):
         SquadDataset(tmp_path / "x.json").load()
 
 

@@ -26,7 +26,6 @@ def distill(recipe: Path, restart: bool, check: bool, no_ab: bool, quiet: bool) 
         click.echo(f"{recipe}: valid {parsed.stage} recipe {parsed.name!r}")
         return
     from ragdistill.distill import run_recipe
-
     from ragdistill.distill.checkpoint import latest_checkpoint
 
     found = None if restart else latest_checkpoint(Path(parsed.output) / "checkpoints")
