@@ -22,7 +22,7 @@ def test_hand_computed_mse() -> None:
     narrow, full = loss.losses
     assert full.projection is None  # width 2 already matches the teacher
     with torch.no_grad():
-        narrow.projection.weight = torch.tensor([[0.6], [0.8]])  # orthonormal, as kept
+        narrow.projection.raw.copy_(torch.tensor([[0.6], [0.8]]))  # orthonormal, as kept
     student, teacher = torch.tensor([[1.0, 5.0]]), torch.tensor([[2.0, 4.0]])
     # width 1: [1] -> [0.6, 0.8] vs [2, 4] -> (1.4**2 + 3.2**2) / 2 = 6.1
     # width 2: [1, 5] vs [2, 4] -> (1 + 1) / 2 = 1.0

@@ -12,6 +12,7 @@ from ragdistill.losses import (
     cosine_distance,
     embedding_mse,
 )
+from ragdistill.losses.shapes import OrthonormalProjection
 
 
 def test_mse_hand_computed() -> None:
@@ -30,9 +31,9 @@ def test_mse_normalize() -> None:
 
 def test_mse_projection_hand_computed_and_gradients() -> None:
     loss = EmbeddingMSELoss(student_dim=2, teacher_dim=3)
-    assert isinstance(loss.projection, torch.nn.Linear)
+    assert isinstance(loss.projection, OrthonormalProjection)
     with torch.no_grad():  # the projection is kept orthonormal: set an orthonormal one
-        loss.projection.weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+        loss.projection.raw.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
     student = torch.tensor([[1.0, 2.0]], requires_grad=True)
     value = loss(student, torch.tensor([[1.0, 1.0, 3.0]]))  # projected [1, 2, 0]: (0+1+9) / 3
     assert value.item() == pytest.approx(10 / 3)

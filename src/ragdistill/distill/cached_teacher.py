@@ -37,7 +37,11 @@ class CachedEmbedder(Embedder):
     def fill(
         self, texts: list[str], input_type: InputType, *, show_progress: bool = True
     ) -> FillStats:
-        """Make sure every text is cached, computing the missing ones in batches."""
+        """Make sure every text is cached, computing the missing ones in batches.
+
+        Texts go to the teacher sorted by length, so a batch pads little.
+        """
+        texts = sorted(texts, key=len)
         keys = embedding_keys(texts, input_type)
         return self.cache.fill(
             keys,

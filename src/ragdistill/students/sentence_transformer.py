@@ -17,8 +17,10 @@ class SentenceTransformerStudent(Student):
 
     ``keep_layers`` selects which transformer layers survive (e.g. ``[0, 2, 4]`` of a
     6-layer MiniLM); ``projection_dim`` appends a linear Dense layer down to that width
-    (initialised to the leading principal directions when ``projection_init="pca"``
-    is fitted by the trainer, else orthogonally).
+    (initialised orthogonally). ``train_max_seq_length`` truncates inputs during
+    training only: on a CPU, attention and activations over long passages dominate the
+    cost, and a student trained on the first tokens still reads ``max_seq_length`` when
+    it runs.
     """
 
     stage: ClassVar[Literal["embedder"]] = "embedder"
@@ -30,6 +32,7 @@ class SentenceTransformerStudent(Student):
         keep_layers: list[int] | None = None,
         projection_dim: int | None = None,
         max_seq_length: int | None = 256,
+        train_max_seq_length: int | None = None,
         device: str = "cpu",
     ) -> None:
         if keep_layers is not None:
@@ -41,12 +44,17 @@ class SentenceTransformerStudent(Student):
                 )
         if projection_dim is not None and projection_dim < 1:
             raise ConfigError(f"student.projection_dim must be >= 1, got {projection_dim}")
-        if max_seq_length is not None and max_seq_length < 8:
-            raise ConfigError(f"student.max_seq_length must be >= 8, got {max_seq_length}")
+        for key, value in (
+            ("max_seq_length", max_seq_length),
+            ("train_max_seq_length", train_max_seq_length),
+        ):
+            if value is not None and value < 8:
+                raise ConfigError(f"student.{key} must be >= 8, got {value}")
         self.model = model
         self.keep_layers = keep_layers
         self.projection_dim = projection_dim
         self.max_seq_length = max_seq_length
+        self.train_max_seq_length = train_max_seq_length
         self.device = device
 
     def build(self) -> SentenceTransformerStudentModel:
@@ -62,7 +70,7 @@ class SentenceTransformerStudent(Student):
             prune_layers(st, self.keep_layers)
         if self.projection_dim is not None:
             add_projection(st, self.projection_dim)
-        return SentenceTransformerStudentModel(st)
+        return SentenceTransformerStudentModel(st, train_max_seq_length=self.train_max_seq_length)
 
 
 def _layer_list(auto_model: Any) -> Any:
