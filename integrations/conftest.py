@@ -1,0 +1,287 @@
+"""Fixtures shared by the integration distributions' tests.
+
+The "reference" components below are small but genuine implementations of the four
+stage contracts (a hashing embedder, a word-overlap reranker, a rule-based rewriter,
+an echo generator): deterministic and instant, so every adapter can be run through
+its contract suite without a model. The ``tiny_*`` fixtures add real HF models built
+from configs (random weights, no hub).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragdistill.contracts import (
+    Embedder,
+    FloatArray,
+    Generation,
+    GenerationRequest,
+    Generator,
+    InputType,
+    Pair,
+    QueryRequest,
+    QueryTransformer,
+    Reranker,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+_STOP = {"a", "an", "the", "is", "of", "what", "which", "who", "how", "to", "in", "and", "?"}
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+class HashingEmbedder(Embedder):
+    """Bag of hashed words, L2-normalised; a bias slot keeps every vector non-zero."""
+
+    def __init__(self, dimension: int = 64, query_prefix: str = "") -> None:
+        self.dim = dimension
+        self.query_prefix = query_prefix
+
+    def embed_batch(self, texts: list[str], *, input_type: InputType = "document") -> FloatArray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            if input_type == "query":
+                text = self.query_prefix + text
+            out[row, 0] = 0.1
+            for word in words(text):
+                out[row, 1 + zlib.crc32(word.encode()) % (self.dim - 1)] += 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+class WordOverlapReranker(Reranker):
+    """Shared content words, damped by document length."""
+
+    def score_pairs(self, pairs: list[Pair]) -> FloatArray:
+        scores = []
+        for query, doc in pairs:
+            q, d = set(words(query)) - _STOP, words(doc)
+            scores.append(len(q & set(d)) / np.sqrt(len(d) + 1.0))
+        return np.asarray(scores, dtype=np.float32)
+
+
+class RuleQueryTransformer(QueryTransformer):
+    """Rewrites pronouns from the last user turn; expands by keyword subsets."""
+
+    def transform_batch(self, requests: list[QueryRequest]) -> list[list[str]]:
+        return [self._one(req) for req in requests]
+
+    def _one(self, req: QueryRequest) -> list[str]:
+        query = req.query
+        users = [m.content for m in req.history if m.role == "user"]
+        if users and set(words(query)) & {"it", "its", "they", "their", "there"}:
+            topic = " ".join(w for w in words(users[-1]) if w not in _STOP and len(w) > 3)
+            query = f"{query} ({topic})"
+        keys = [w for w in words(query) if w not in _STOP]
+        variants = [
+            query,
+            " ".join(keys),
+            " ".join(reversed(keys)),
+            *(f"{k} {query}" for k in keys),
+        ]
+        return variants[: req.num_queries]
+
+
+class EchoGenerator(Generator):
+    """Answers "echo:" plus the last user turn, word by word, honouring limits and stops."""
+
+    def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
+        return [self._one(req) for req in requests]
+
+    def _pieces(self, req: GenerationRequest) -> list[str]:
+        last = next((m.content for m in reversed(req.messages) if m.role == "user"), "")
+        tokens = ["echo:", *last.split()][: req.max_new_tokens]
+        text = " ".join(tokens)
+        for stop in req.stop:
+            if stop and stop in text:
+                text = text[: text.index(stop)]
+        return re.findall(r"\S+\s*", text) or [text]
+
+    def _one(self, req: GenerationRequest) -> Generation:
+        pieces = self._pieces(req)
+        prompt_tokens = sum(len(m.content.split()) for m in req.messages)
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces)}
+        return Generation("".join(pieces), "stop", usage)
+
+    def stream(self, req: GenerationRequest) -> Iterator[str]:
+        yield from self._pieces(req)
+
+
+@pytest.fixture
+def hashing_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def asymmetric_embedder() -> HashingEmbedder:
+    """Prefixes queries, so a query and the same text as a document embed differently."""
+    return HashingEmbedder(query_prefix="query: ")
+
+
+@pytest.fixture
+def overlap_reranker() -> WordOverlapReranker:
+    return WordOverlapReranker()
+
+
+@pytest.fixture
+def rule_query_transformer() -> RuleQueryTransformer:
+    return RuleQueryTransformer()
+
+
+@pytest.fixture
+def echo_generator() -> EchoGenerator:
+    return EchoGenerator()
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+def _tiny(builder: str, root: Path, name: str) -> Path:
+    tiny = pytest.importorskip("ragdistill.testing.tiny")
+    return getattr(tiny, builder)(root / name)
+
+
+@pytest.fixture(scope="session")
+def tiny_st_path(tiny_dir: Path) -> Path:
+    return _tiny("tiny_sentence_transformer", tiny_dir, "st")
+
+
+@pytest.fixture(scope="session")
+def tiny_ce_path(tiny_dir: Path) -> Path:
+    return _tiny("tiny_cross_encoder", tiny_dir, "ce")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_path(tiny_dir: Path) -> Path:
+    return _tiny("tiny_causal_lm", tiny_dir, "lm")
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_path(tiny_dir: Path) -> Path:
+    return _tiny("tiny_seq2seq", tiny_dir, "t5")
+
+
+# Loaded once per session: the adapters only wrap a component, so tests share them.
+# Greedy, short decoding keeps generation-heavy contract tests fast on CPU.
+QUERY_OPTIONS = {"num_beams": 1, "max_new_tokens": 6}
+GENERATOR_OPTIONS = {"max_new_tokens": 8}
+
+
+def _load(path: Path, stage: str, **options: object) -> object:
+    from ragdistill.artifacts import load_component
+
+    return load_component(path, stage=stage, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tiny_st_path: Path) -> object:
+    return _load(tiny_st_path, "embedder")
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker(tiny_ce_path: Path) -> object:
+    return _load(tiny_ce_path, "reranker")
+
+
+@pytest.fixture(scope="session")
+def tiny_query_transformer(tiny_t5_path: Path) -> object:
+    return _load(tiny_t5_path, "query_transformer", **QUERY_OPTIONS)
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tiny_lm_path: Path) -> object:
+    return _load(tiny_lm_path, "generator", **GENERATOR_OPTIONS)
+
+
+MANIFEST_FIELDS = {
+    "teacher": {"name": "tiny-teacher", "params": 1000},
+    "student": {"name": "tiny-student", "params": 100},
+    "metrics": {"ndcg@10": 0.5, "teacher_ndcg@10": 0.6},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_st_path: Path,
+    tiny_ce_path: Path,
+    tiny_t5_path: Path,
+    tiny_lm_path: Path,
+) -> dict[str, Path]:
+    """Each tiny model copied into an artifact directory with a manifest, by stage."""
+    import shutil
+
+    from ragdistill.artifacts import write_manifest
+
+    root = tmp_path_factory.mktemp("artifacts")
+    sources = {
+        "embedder": (tiny_st_path, "sentence-transformers", {}),
+        "reranker": (tiny_ce_path, "cross-encoder", {}),
+        "query_transformer": (tiny_t5_path, "hf-seq2seq", QUERY_OPTIONS),
+        "generator": (tiny_lm_path, "hf-causal-lm", GENERATOR_OPTIONS),
+    }
+    out = {}
+    for stage, (path, loader, options) in sources.items():
+        target = root / stage
+        shutil.copytree(path, target, ignore=shutil.ignore_patterns(".ragdistill-tiny*"))
+        write_manifest(target, stage=stage, loader=loader, load_options=options, **MANIFEST_FIELDS)  # type: ignore[arg-type]
+        out[stage] = target
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_stacks(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_st_path: Path,
+    tiny_ce_path: Path,
+    tiny_lm_path: Path,
+    tiny_artifacts: dict[str, Path],
+) -> dict[str, Path]:
+    """Folders with one model per stage, as the example apps take: plain models as the
+    "teacher", artifacts with manifests as the "student"."""
+    import shutil
+
+    teacher = tmp_path_factory.mktemp("teacher-stack")
+    for stage, path in {
+        "embedder": tiny_st_path,
+        "reranker": tiny_ce_path,
+        "generator": tiny_lm_path,
+    }.items():
+        shutil.copytree(path, teacher / stage, ignore=shutil.ignore_patterns(".ragdistill-tiny*"))
+    student = tmp_path_factory.mktemp("student-stack")
+    for stage in ("embedder", "reranker", "generator"):
+        shutil.copytree(tiny_artifacts[stage], student / stage)
+    return {"teacher": teacher, "student": student}
+
+
+@pytest.fixture(scope="session")
+def examples_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(path: Path) -> object:
+    """Import an example script as a module (examples are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def example() -> object:
+    return load_example

@@ -1,0 +1,52 @@
+"""What every LangChain adapter shares: a component field, loading by ``model=``, metadata."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field, model_validator
+
+from ragdistill import adapters
+from ragdistill.contracts import Stage
+
+
+class ComponentFields(BaseModel):
+    """Mixin fields: pass ``component=`` (built by hand) or ``model=`` (loaded for you)."""
+
+    component: Any = Field(default=None, exclude=True, repr=False)
+    """The ragdistill component doing the work."""
+    model: str | None = None
+    """Artifact directory, model folder or model name the component was loaded from."""
+    load_options: dict[str, Any] = Field(default_factory=dict)
+    """Options for the component's loader (``device``, ``batch_size``...) when ``model=`` is used."""
+
+    stage: ClassVar[Stage]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_component(cls, values: Any) -> Any:
+        return adapters.load_from_values(values, cls.stage)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | os.PathLike[str],
+        *,
+        load_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Load an artifact directory, model folder or model name ragdistill resolves."""
+        options = dict(load_options or {})
+        component = adapters.load(source, cls.stage, **options)
+        return cls(component=component, model=os.fspath(source), load_options=options, **kwargs)
+
+    from_artifact = from_pretrained
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """The artifact's manifest (teacher, student, metrics...), None if built by hand."""
+        return adapters.manifest_of(self.component)
+
+    def describe(self) -> dict[str, Any]:
+        return adapters.describe(self.component)

@@ -1,0 +1,36 @@
+"""A ragdistill embedder as LangChain ``Embeddings``."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from langchain_core.embeddings import Embeddings
+from pydantic import ConfigDict
+
+from langchain_ragdistill._base import ComponentFields
+from ragdistill.contracts import Stage
+
+
+class RagdistillEmbeddings(ComponentFields, Embeddings):
+    """Embeds with a ragdistill :class:`~ragdistill.contracts.Embedder` (teacher or student).
+
+    Queries are embedded with ``input_type="query"`` and documents with ``"document"``::
+
+        embeddings = RagdistillEmbeddings.from_pretrained("runs/minilm/student")
+        vectorstore = Chroma(embedding_function=embeddings)
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    stage: ClassVar[Stage] = "embedder"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.component.embed_many(texts, input_type="document").tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.component.embed_many([text], input_type="query")[0].tolist()
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return (await self.component.aembed_many(texts, input_type="document")).tolist()
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self.component.aembed_many([text], input_type="query"))[0].tolist()

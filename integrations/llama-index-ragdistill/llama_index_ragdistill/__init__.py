@@ -1,0 +1,29 @@
+"""LlamaIndex components backed by ragdistill teachers and distilled students.
+
+Each class wraps one ragdistill stage contract and loads from an artifact directory
+(or a model name ragdistill resolves) in one call::
+
+    from llama_index.core import Settings
+    from llama_index_ragdistill import RagdistillEmbedding, RagdistillLLM
+
+    Settings.embed_model = RagdistillEmbedding.from_artifact("runs/minilm/student")
+    Settings.llm = RagdistillLLM.from_artifact("runs/smol/student")
+"""
+
+from __future__ import annotations
+
+from llama_index_ragdistill.embedding import RagdistillEmbedding
+from llama_index_ragdistill.llm import RagdistillLLM
+from llama_index_ragdistill.postprocessor import RagdistillRerank
+from llama_index_ragdistill.query_transform import (
+    RagdistillFusionRetriever,
+    RagdistillQueryTransform,
+)
+
+__all__ = [
+    "RagdistillEmbedding",
+    "RagdistillFusionRetriever",
+    "RagdistillLLM",
+    "RagdistillQueryTransform",
+    "RagdistillRerank",
+]

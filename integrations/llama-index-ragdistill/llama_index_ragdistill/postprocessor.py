@@ -1,0 +1,128 @@
+"""A ragdistill reranker as a LlamaIndex node postprocessor."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+
+from ragdistill import adapters
+from ragdistill.contracts import Reranker
+
+
+class RagdistillRerank(BaseNodePostprocessor):
+    """Reorders retrieved nodes by a ragdistill :class:`~ragdistill.contracts.Reranker`.
+
+    Pass it in ``node_postprocessors=[...]`` of a query engine::
+
+        rerank = RagdistillRerank.from_artifact("runs/ce/student", top_n=3)
+    """
+
+    top_n: int | None = Field(default=None, ge=0, description="Nodes kept; None keeps all.")
+    model: str = Field(default="ragdistill", description="Where the reranker was loaded from.")
+    keep_retrieval_score: bool = Field(
+        default=False,
+        description="Copy each node's retrieval score to metadata['retrieval_score'].",
+    )
+    metadata_mode: MetadataMode = Field(
+        default=MetadataMode.EMBED, description="Which node metadata the reranker reads."
+    )
+    _component: Reranker = PrivateAttr()
+
+    def __init__(self, component: Reranker, **kwargs: Any) -> None:
+        adapters.check(component, "reranker")
+        kwargs.setdefault("model", adapters.model_name(component))
+        super().__init__(**kwargs)
+        self._component = component
+
+    @classmethod
+    def from_artifact(
+        cls,
+        source: str | os.PathLike[str],
+        *,
+        load_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> RagdistillRerank:
+        """Load an artifact directory, model folder or model name ragdistill resolves."""
+        component = adapters.load(source, "reranker", **(load_options or {}))
+        kwargs.setdefault("model", adapters.model_name(component, source))
+        return cls(component, **kwargs)
+
+    from_pretrained = from_artifact
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "RagdistillRerank"
+
+    @property
+    def component(self) -> Reranker:
+        return self._component
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        """The artifact's manifest (teacher, student, metrics...), None if built by hand."""
+        return adapters.manifest_of(self._component)
+
+    def describe(self) -> dict[str, Any]:
+        return adapters.describe(self._component)
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        query, texts = self._inputs(nodes, query_bundle)
+        if not nodes:
+            return []
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._payload(nodes, query)
+        ) as event:
+            ranked = self._apply(nodes, self._component.score(query, texts))
+            event.on_end(payload={EventPayload.NODES: ranked})
+        return ranked
+
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        query, texts = self._inputs(nodes, query_bundle)
+        if not nodes:
+            return []
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._payload(nodes, query)
+        ) as event:
+            ranked = self._apply(nodes, await self._component.ascore(query, texts))
+            event.on_end(payload={EventPayload.NODES: ranked})
+        return ranked
+
+    def _inputs(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None
+    ) -> tuple[str, list[str]]:
+        if query_bundle is None:
+            raise ValueError(
+                "RagdistillRerank needs the query: call postprocess_nodes(nodes, query_str=...) "
+                "or use it inside a query engine"
+            )
+        texts = [n.node.get_content(metadata_mode=self.metadata_mode) for n in nodes]
+        return query_bundle.query_str, texts
+
+    def _payload(self, nodes: list[NodeWithScore], query: str) -> dict[str, Any]:
+        return {
+            EventPayload.NODES: nodes,
+            EventPayload.MODEL_NAME: self.model,
+            EventPayload.QUERY_STR: query,
+            EventPayload.TOP_K: self.top_n,
+        }
+
+    def _apply(self, nodes: list[NodeWithScore], scores: np.ndarray) -> list[NodeWithScore]:
+        # Stable sort on descending score: ties keep the retriever's order.
+        order = np.argsort(-scores, kind="stable")[: self.top_n]
+        out = []
+        for i in order:
+            node = nodes[int(i)]
+            if self.keep_retrieval_score:
+                node.node.metadata["retrieval_score"] = node.score
+            out.append(NodeWithScore(node=node.node, score=float(scores[int(i)])))
+        return out
