@@ -33,6 +33,7 @@ class SentenceTransformerStudent(Student):
         projection_dim: int | None = None,
         max_seq_length: int | None = 256,
         train_max_seq_length: int | None = None,
+        freeze_embeddings: bool = False,
         device: str = "cpu",
     ) -> None:
         if keep_layers is not None:
@@ -55,6 +56,7 @@ class SentenceTransformerStudent(Student):
         self.projection_dim = projection_dim
         self.max_seq_length = max_seq_length
         self.train_max_seq_length = train_max_seq_length
+        self.freeze_embeddings = freeze_embeddings
         self.device = device
 
     def build(self) -> SentenceTransformerStudentModel:
@@ -70,6 +72,12 @@ class SentenceTransformerStudent(Student):
             prune_layers(st, self.keep_layers)
         if self.projection_dim is not None:
             add_projection(st, self.projection_dim)
+        if self.freeze_embeddings:
+            # The token-embedding table is most of a small encoder's weights: keeping it
+            # fixed saves its gradient and optimizer state, and keeps the vocabulary the
+            # pretrained model learned.
+            for param in st[0].auto_model.get_input_embeddings().parameters():
+                param.requires_grad_(False)
         return SentenceTransformerStudentModel(st, train_max_seq_length=self.train_max_seq_length)
 
 
