@@ -63,3 +63,9 @@ def test_beir_unjudged_queries_are_kept_unjudged(tmp_path):
     both = BeirDataset(root, unjudged_queries=True).load()
     assert len(plain.queries) == 8 and len(both.queries) == 16
     assert both.evaluable_query_ids() == plain.evaluable_query_ids()
+
+
+def test_max_corpus_keeps_judged_paragraphs(squad_file):
+    ds = SquadDataset(squad_file, eval_queries=1, max_corpus=1, seed=3).load()
+    judged = ds.evaluable_query_ids()[0]
+    assert list(ds.corpus) == list(ds.qrels[judged]) and len(ds.queries) == 3

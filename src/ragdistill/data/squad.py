@@ -16,14 +16,23 @@ class SquadDataset(DatasetLoader):
 
     ``eval_queries`` questions (a seeded sample) are judged and evaluated; the others
     stay as unjudged queries, in-domain text a distillation may train on without
-    touching the evaluated ones. ``None`` judges every question.
+    touching the evaluated ones. ``None`` judges every question. ``max_corpus`` keeps
+    the judged paragraphs, then others in file order, up to that many.
     """
 
-    def __init__(self, path: Path, eval_queries: int | None = 500, seed: int = 0) -> None:
-        if eval_queries is not None and eval_queries < 1:
-            raise ConfigError(f"eval_queries must be >= 1, got {eval_queries}")
+    def __init__(
+        self,
+        path: Path,
+        eval_queries: int | None = 500,
+        max_corpus: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        for key, value in (("eval_queries", eval_queries), ("max_corpus", max_corpus)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{key} must be >= 1, got {value}")
         self.path = Path(path)
         self.eval_queries = eval_queries
+        self.max_corpus = max_corpus
         self.seed = seed
 
     def load(self) -> RetrievalDataset:
@@ -50,7 +59,7 @@ class SquadDataset(DatasetLoader):
         judged = list(queries)
         if self.eval_queries is not None and self.eval_queries < len(judged):
             judged = random.Random(self.seed).sample(judged, self.eval_queries)
-        return RetrievalDataset(
+        dataset = RetrievalDataset(
             name=f"squad:{self.path.stem}",
             corpus=corpus,
             queries=queries,
@@ -58,3 +67,6 @@ class SquadDataset(DatasetLoader):
             split="dev",
             chunk_size=None,
         )
+        if self.max_corpus is None:
+            return dataset
+        return dataset.subset(max_corpus=self.max_corpus)
