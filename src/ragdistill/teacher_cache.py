@@ -40,7 +40,15 @@ def default_cache_root() -> Path:
 
 
 def fingerprint(description: Any) -> str:
-    """A stable id for a teacher: sha256 of its canonical JSON description."""
+    """A stable id for a teacher: sha256 of its canonical JSON description.
+
+    Operational options (batch size, device, retries...) are left out: they do not
+    change the outputs, so changing them must not throw the cache away.
+    """
+    from ragdistill.contracts.base import identity
+
+    if isinstance(description, dict):
+        description = identity(description)
     blob = json.dumps(description, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
 

@@ -114,3 +114,12 @@ def test_kill_9_during_labelling_then_resume(tmp_path):
     np.testing.assert_array_equal(
         TeacherCache.open("kill", dim=8, root=tmp_path).get(keys), vectors_for(keys)
     )
+
+
+def test_operational_options_do_not_change_the_teacher_id():
+    from ragdistill.teacher_cache import fingerprint
+
+    base = {"class": "x.Teacher", "options": {"model": "m", "batch_size": 16, "device": "cpu"}}
+    other = {"class": "x.Teacher", "options": {"model": "m", "batch_size": 64, "device": "cuda"}}
+    changed = {"class": "x.Teacher", "options": {"model": "m2", "batch_size": 16}}
+    assert fingerprint(base) == fingerprint(other) != fingerprint(changed)

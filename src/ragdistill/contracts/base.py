@@ -62,6 +62,26 @@ class Component(ABC):
         return await asyncio.to_thread(func, *args, **kwargs)
 
 
+#: Options that change how a component runs, never what it computes: left out of the
+#: identity that teacher caches and indexes are keyed by.
+OPERATIONAL_OPTIONS = frozenset(
+    {
+        "batch_size", "device", "show_progress", "max_concurrency", "requests_per_minute",
+        "max_retries", "retry_backoff", "timeout", "cache", "cache_dir", "api_key",
+        "api_key_env", "trust_remote_code",
+    }
+)  # fmt: skip
+
+
+def identity(description: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``describe()`` dict without operational options: what the outputs depend on."""
+    out = dict(description)
+    options = out.get("options")
+    if isinstance(options, Mapping):
+        out["options"] = {k: v for k, v in options.items() if k not in OPERATIONAL_OPTIONS}
+    return out
+
+
 def check_texts(texts: Any, *, name: str = "texts") -> list[str]:
     """A list of strings, refusing a bare string (which would iterate by character)."""
     if isinstance(texts, str):

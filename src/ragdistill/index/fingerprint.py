@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdistill.contracts import Embedder
+from ragdistill.contracts.base import identity
 
 
 def embedder_fingerprint(embedder: Embedder) -> str:
@@ -17,7 +18,11 @@ def embedder_fingerprint(embedder: Embedder) -> str:
     (a student before and after distillation saved to the same folder) differ by the
     hash of the artifact's manifest, or of its ``*.safetensors`` files when it has none.
     """
-    payload: dict[str, Any] = {"describe": embedder.describe(), "dimension": embedder.dimension}
+    # Operational options (batch size, device) do not change the vectors: left out.
+    payload: dict[str, Any] = {
+        "describe": identity(embedder.describe()),
+        "dimension": embedder.dimension,
+    }
     model = getattr(embedder, "model", None)
     if isinstance(model, str | Path):  # a hub name or folder not in options when built directly
         payload["model"] = str(model)
