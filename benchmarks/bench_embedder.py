@@ -35,9 +35,9 @@ DATASETS = {
         "tau2 banking KB (default; 698 docs in 1,492 passages, 97 queries)",
     ),
     "scifact": (
-        f'dataset = "beir"\npath = "{SHARED / "scifact"}"\nunjudged_queries = true\nmax_corpus = 1000',
+        f'dataset = "beir"\npath = "{SHARED / "scifact"}"\nunjudged_queries = true\nmax_corpus = 600',
         "BEIR SciFact test (300 queries; corpus: the judged abstracts plus the first others, "
-        "1,000 of 5,183; the 809 train queries are unlabelled training text)",
+        "600 of 5,183; the 809 train queries are unlabelled training text)",
     ),
     "squad": (
         f'dataset = "squad"\npath = "{SHARED / "squad-v1.1-dev" / "dev-v1.1.json"}"\n'
@@ -54,7 +54,7 @@ def recipe_for(name: str, out: Path) -> str:
     data, _ = DATASETS[name]
     text = text.replace('dataset = "tau2-banking"', data)
     if name != "tau2":  # bound the CPU time of the larger sets: a seeded sample of texts
-        text = text.replace("[train]\n", "[train]\nmax_texts = 3000\n")
+        text = text.replace("[train]\n", "[train]\nmax_texts = 2000\n")
     text = text.replace('output = "runs/quickstart"', f'output = "{out / name}"')
     return text.replace('name = "quickstart-tau2-mpnet-to-minilm-l3"', f'name = "bench-{name}"')
 
