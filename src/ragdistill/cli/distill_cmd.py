@@ -34,7 +34,10 @@ def distill(recipe: Path, restart: bool, check: bool, no_ab: bool, quiet: bool) 
     artifact = run_recipe(parsed, restart=restart, show_progress=not quiet)
     click.echo(f"student artifact: {artifact}")
     if parsed.evaluate.ab and not no_ab:
-        from ragdistill.distill.evaluate import ab_for_recipe
+        if parsed.stage == "reranker":
+            from ragdistill.distill.rerank_evaluate import ab_for_reranker_recipe as ab
+        else:
+            from ragdistill.distill.evaluate import ab_for_recipe as ab
 
-        report = ab_for_recipe(parsed, artifact, show_progress=not quiet)
+        report = ab(parsed, artifact, show_progress=not quiet)
         click.echo(f"A/B report: {report}")

@@ -11,6 +11,7 @@ from ragdistill.recipes import Recipe, load_recipe
 # stage -> "module:function"; a function takes (recipe, *, restart, show_progress) -> Path.
 PIPELINES = {
     "embedder": "ragdistill.distill.embedder:distill_embedder",
+    "reranker": "ragdistill.distill.reranker:distill_reranker",
 }
 
 

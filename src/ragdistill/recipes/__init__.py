@@ -81,6 +81,14 @@ def _check_plugins(recipe: Recipe, where: str) -> None:
         recipe.runtime.options,
         "runtime",
     )
+    if recipe.candidates is not None:
+        first_stage = recipe.candidates.embedder
+        check(
+            "kind",
+            lambda: registry.teacher("embedder", first_stage.kind),
+            first_stage.options,
+            "candidates.embedder",
+        )
     from ragdistill.losses.compose import validate_loss_specs
 
     specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
@@ -92,5 +100,8 @@ def _check_plugins(recipe: Recipe, where: str) -> None:
 
 def recipe_fingerprint(recipe: Recipe) -> str:
     """What must match for a checkpoint to be resumed (not output paths or eval knobs)."""
-    data = recipe.model_dump(mode="json", exclude={"output", "evaluate", "cache_dir", "name"})
+    exclude = {"output", "evaluate", "cache_dir", "name"}
+    if recipe.candidates is None:  # keeps fingerprints of recipes written before [candidates]
+        exclude.add("candidates")
+    data = recipe.model_dump(mode="json", exclude=exclude)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

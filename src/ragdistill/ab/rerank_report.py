@@ -1,0 +1,178 @@
+"""A self-contained HTML report of a :class:`RerankABResult` (inline CSS, PNG data URIs)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from ragdistill.ab.report import COLORS, CSS, _bytes, _e, _num, _options, _png, _table
+from ragdistill.ab.rerank_result import FIRST_STAGE, RerankABResult
+from ragdistill.errors import require
+
+ARM_COLORS = {**COLORS, FIRST_STAGE: "#55A868"}
+
+
+def write_rerank_report(result: RerankABResult, path: Path | str) -> Path:
+    """Write the report to ``path`` and return it (needs matplotlib: ``ragdistill[report]``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    r, s = result, result.settings
+    title = f"Reranker A/B: {_e(r.dataset.get('name'))}"
+    body = [
+        f"<h1>{title}</h1>",
+        f"<p class=muted>{len(r.query_ids)} judged queries; each arm reorders the same "
+        f"{s.get('k')} first-stage candidates per query (first stage: "
+        f"{_e(s.get('first_stage', {}).get('model', '?'))}); quality per document (a document "
+        f"ranks at its best passage); {s.get('confidence', 0.95):.0%} bootstrap CIs "
+        f"({s.get('n_bootstrap')} resamples, seed {s.get('seed')}), paired for differences; "
+        f"created {_e(r.created)}</p>",
+        _arms_table(r),
+        "<h2>Quality</h2>",
+        _metrics_table(r),
+        _diff_table(r),
+        "<h2>Agreement with the teacher</h2>",
+        "<p class=muted>Kendall's tau-b between each arm's and the teacher's scores of the "
+        "same candidates, and the share of the teacher's top 10 documents in the arm's.</p>",
+        _agreement_table(r),
+        "<h2>Scoring latency</h2>",
+        f"<p class=muted>Wall time to score one query's candidates, one query per call, over "
+        f"{s.get('latency_queries')} queries after {s.get('warmup')} warm-up queries; arms "
+        "interleaved query by query (a call under 1 s: the median of 5). An arm that stores document representations (ColBERT) "
+        "stored them beforehand ('prepare s'), so only its query is encoded.</p>",
+        _latency_table(r),
+    ]
+    for caption, png in _plots(r):
+        body.append(
+            f"<h2>{_e(caption)}</h2><img alt='{_e(caption)}' src='data:image/png;base64,{png}'>"
+        )
+    page = (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{title}</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>"
+    )
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _arms_table(r: RerankABResult) -> str:
+    rows = [
+        [name, arm.model or "-", arm.component.get("class", "?"), _options(arm.component),
+         _num(arm.parameters, "{:,}"), _bytes(arm.model_size_bytes)]
+        for name, arm in r.arms.items()
+    ]  # fmt: skip
+    return _table(["arm", "model", "class", "options", "parameters", "model size"], rows)
+
+
+def _metrics_table(r: RerankABResult) -> str:
+    metrics = list(r.arms["teacher"].metrics)
+    rows = []
+    for m in metrics:
+        row = [_e(m)]
+        for arm in r.arms.values():
+            low, high = arm.metric_ci.get(m, [math.nan, math.nan])
+            value = arm.metrics.get(m, math.nan)
+            row.append(f"{value:.4f} <span class=muted>[{low:.3f}, {high:.3f}]</span>")
+        rows.append(row)
+    return _table(["metric", *r.arms], rows, raw=True)
+
+
+def _diff_table(r: RerankABResult) -> str:
+    rows = []
+    for c in r.comparisons:
+        cls = ("good" if c.low > 0 else "bad") if c.significant else ""
+        verdict = "better" if c.low > 0 else "worse" if c.high < 0 else "no clear difference"
+        ref = r.arms[c.reference].metrics.get(c.metric)
+        ratio = f"{(ref + c.diff) / ref:.1%}" if ref else "-"
+        rows.append([
+            f"{_e(c.arm)} &minus; {_e(c.reference)}", _e(c.metric),
+            f"<span class='{cls}'>{c.diff:+.4f}</span>", f"[{c.low:+.4f}, {c.high:+.4f}]",
+            ratio, verdict,
+        ])  # fmt: skip
+    head = ["difference", "metric", "mean", "CI", "arm / reference", "verdict"]
+    return _table(head, rows, raw=True)
+
+
+def _agreement_table(r: RerankABResult) -> str:
+    rows = []
+    for name, arm in r.arms.items():
+        for metric, v in arm.agreement.items():
+            rows.append([name, metric, f"{v['mean']:.4f}", f"[{v['low']:.3f}, {v['high']:.3f}]"])
+    return _table(["arm", "agreement", "mean", "CI"], rows)
+
+
+def _latency_table(r: RerankABResult) -> str:
+    rows = []
+    for size in r.settings.get("latency_candidates", []):
+        for name, arm in r.arms.items():
+            stats = arm.latency.get(str(size))
+            if not stats:
+                continue
+            speedup = r.speedup(size, name) if name != "teacher" else None
+            rows.append([
+                f"{stats.get('candidates', size):.0f}", name, f"{stats['p50_ms']:.1f}",
+                f"{stats['p95_ms']:.1f}", f"{stats['mean_ms']:.1f}",
+                f"{speedup:.1f}x" if speedup else "-", _num(arm.prepare_seconds, "{:.1f}"),
+            ])  # fmt: skip
+    head = ["candidates", "arm", "p50 ms", "p95 ms", "mean ms", "speedup (p50)", "prepare s"]
+    return _table(head, rows)
+
+
+def _plots(r: RerankABResult) -> list[tuple[str, str]]:
+    require("matplotlib", extra="report")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    names = list(r.arms)
+    metrics = list(r.arms["teacher"].metrics)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        arm = r.arms[name]
+        ys = [arm.metrics.get(m, math.nan) for m in metrics]
+        err = [[y - arm.metric_ci[m][0] for m, y in zip(metrics, ys)],
+               [arm.metric_ci[m][1] - y for m, y in zip(metrics, ys)]]  # fmt: skip
+        xs = [j + i * width for j in range(len(metrics))]
+        ax1.bar(xs, ys, width, yerr=err, capsize=3, label=name, color=ARM_COLORS.get(name))
+    ax1.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(metrics))], metrics)
+    ax1.set_ylabel("mean over queries")
+    ax1.legend(fontsize=8)
+    comps = r.comparisons
+    ax2.errorbar(
+        [c.diff for c in comps], range(len(comps)), fmt="o", capsize=3,
+        xerr=[[c.diff - c.low for c in comps], [c.high - c.diff for c in comps]],
+    )  # fmt: skip
+    ax2.axvline(0, color="#999", lw=1)
+    ax2.set_yticks(
+        range(len(comps)), [f"{c.arm}-{c.reference} {c.metric}" for c in comps], fontsize=7
+    )
+    ax2.set_xlabel("difference (paired bootstrap CI)")
+    fig.tight_layout()
+    out.append(("Quality with confidence intervals", _png(fig, plt)))
+    timed = [n for n in names if r.arms[n].latency]
+    if timed:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for name in timed:
+            lat = r.arms[name].latency
+            sizes = sorted(lat, key=float)
+            ax.plot([lat[s]["candidates"] for s in sizes], [lat[s]["p50_ms"] for s in sizes],
+                    "o-", label=name, color=ARM_COLORS.get(name))  # fmt: skip
+        ax.set_xlabel("candidates per query")
+        ax.set_ylabel("p50 scoring latency per query, ms (log)")
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        out.append(("Scoring latency vs number of candidates", _png(fig, plt)))
+    if "student" in r.arms:
+        metric = "ndcg@10"
+        t, s = r.arms["teacher"].per_query.get(metric), r.arms["student"].per_query.get(metric)
+        if t and s:
+            fig, ax = plt.subplots(figsize=(5, 5))
+            ax.scatter(t, s, alpha=0.6, s=14, color=ARM_COLORS["student"])
+            ax.plot([0, 1], [0, 1], color="#999", lw=1)
+            ax.set_xlabel(f"teacher {metric}")
+            ax.set_ylabel(f"student {metric}")
+            fig.tight_layout()
+            out.append((f"Per-query {metric}: teacher vs student", _png(fig, plt)))
+    return out

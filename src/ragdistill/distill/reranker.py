@@ -1,0 +1,230 @@
+"""Reranker distillation: mine candidates, label them with the teacher (cached), train, save.
+
+1. A first-stage embedder retrieves each training query's top ``k`` passages (Chroma).
+2. The teacher scores them all (cached per pair, so a rerun recomputes nothing); its
+   best candidate is the query's positive, and hard negatives come from a window of
+   first-stage ranks (:mod:`ragdistill.distill.mining`).
+3. The student learns to score each query's list as the teacher does, through the
+   recipe's reranker losses (margin-MSE, listwise KL, pointwise MSE); ``in_batch_negatives``
+   adds other queries' positives to each list.
+
+Training queries are unjudged queries and document titles; judged queries are held out
+for evaluation, and their candidates are labelled too (the A/B reuses those scores).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragdistill.artifacts import write_manifest
+from ragdistill.datasets import Passage, RetrievalDataset
+from ragdistill.distill.cached_reranker import CachedReranker
+from ragdistill.distill.embedder import build
+from ragdistill.distill.mining import (
+    Candidates,
+    MinedExample,
+    collect_candidates,
+    eval_query_ids,
+    mine_example,
+    plan_batches,
+    training_queries,
+    with_in_batch,
+)
+from ragdistill.errors import ConfigError
+from ragdistill.recipes import Recipe, recipe_fingerprint
+from ragdistill.recipes.schema import CandidatesSpec
+
+
+@dataclass
+class RerankSetup:
+    """What training and the A/B share: data, fixed candidate lists, the teacher."""
+
+    dataset: RetrievalDataset
+    passages: dict[str, Passage]
+    candidates: Candidates
+    teacher: Any
+    cached: CachedReranker
+    first_stage: dict[str, Any]
+    device: str
+
+    def eval_lists(self, k: int) -> dict[str, list[Passage]]:
+        return {q: [self.passages[p] for p in ids[:k]] for q, ids in self.candidates.eval.items()}
+
+
+def prepare(recipe: Recipe, *, show_progress: bool = True) -> RerankSetup:
+    """Load the data, retrieve (or reload) the candidates, build the cached teacher."""
+    from ragdistill.registry import default_registry
+
+    registry = default_registry()
+    spec = recipe.candidates or CandidatesSpec()
+    output = Path(recipe.output)
+    output.mkdir(parents=True, exist_ok=True)
+    runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
+    device = runtime.training_device()
+    dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
+    fs_cls = registry.teacher("embedder", spec.embedder.kind)
+    first_stage = build(fs_cls, spec.embedder.options, "candidates.embedder")
+    eval_ids = eval_query_ids(dataset, recipe.evaluate.max_queries)
+    depth = max(recipe.evaluate.k, *recipe.evaluate.latency_candidates)
+    candidates = collect_candidates(
+        dataset,
+        first_stage,
+        train_queries=training_queries(
+            dataset, max_queries=recipe.train.max_texts, seed=recipe.train.seed
+        ),
+        eval_ids=eval_ids,
+        k=spec.k,
+        eval_depth=depth,
+        index_dir=output / "index",
+        saved=output / "candidates.json",
+        show_progress=show_progress,
+    )
+    teacher_cls = registry.teacher("reranker", recipe.teacher.kind)
+    teacher = build(teacher_cls, recipe.teacher.options, "teacher")
+    cache_root = Path(recipe.cache_dir) if recipe.cache_dir else None
+    return RerankSetup(
+        dataset=dataset,
+        passages={p.id: p for p in dataset.passages()},
+        candidates=candidates,
+        teacher=teacher,
+        cached=CachedReranker(teacher, root=cache_root),
+        first_stage={**first_stage.describe(), "model": getattr(first_stage, "model", None)},
+        device=device,
+    )
+
+
+def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bool = True) -> Path:
+    """Run a reranker recipe end to end; returns the artifact directory."""
+    import torch
+
+    from ragdistill.distill.loop import train
+    from ragdistill.distill.rerank_evaluate import make_evaluator
+    from ragdistill.losses.compose import build_losses
+    from ragdistill.registry import default_registry
+    from ragdistill.students.reranker_models import InBatchNegatives
+
+    registry = default_registry()
+    spec = recipe.candidates or CandidatesSpec()
+    output = Path(recipe.output)
+    if restart:
+        shutil.rmtree(output / "checkpoints", ignore_errors=True)
+        (output / "train_log.jsonl").unlink(missing_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "recipe.json").write_text(recipe.model_dump_json(indent=2))
+    setup = prepare(recipe, show_progress=show_progress)
+    cands, texts = setup.candidates, setup.passages
+
+    # Label every candidate the teacher must see, training and evaluation, once.
+    train_lists = [[texts[p] for p in ids] for ids in cands.train]
+    train_pairs = [[(q, p.text) for p in ps] for q, ps in zip(cands.train_queries, train_lists)]
+    eval_pairs = [
+        (setup.dataset.queries[q], p.text)
+        for q, ps in setup.eval_lists(recipe.evaluate.k).items()
+        for p in ps
+    ]
+    stats = setup.cached.fill(
+        [p for ps in train_pairs for p in ps] + eval_pairs, show_progress=show_progress
+    )
+    labelling: dict[str, Any] = {"pairs": vars(stats)}
+
+    rng = random.Random(recipe.train.seed)
+    mined = [
+        mine_example(
+            q, ps, scores, window=spec.window, negatives=spec.negatives,
+            dedup_threshold=spec.dedup_threshold, rng=rng,
+        )
+        for q, ps, scores in zip(
+            cands.train_queries, train_lists, setup.cached.scores_grouped(train_pairs)
+        )
+    ]  # fmt: skip
+    examples: list[MinedExample] = [e for e in mined if e is not None]
+    labelling["examples"] = len(examples)
+    labelling["skipped_queries"] = len(mined) - len(examples)
+    if len(examples) < 2:
+        raise ConfigError(
+            f"only {len(examples)} training queries kept a positive and a hard negative; "
+            "widen candidates.window, raise candidates.k, or use a larger corpus"
+        )
+    inputs = [(e.query, list(e.docs)) for e in examples]
+    n_extra = spec.in_batch_negatives
+    if n_extra:
+        extra = [
+            (q, d)
+            for batch in plan_batches(len(inputs), recipe.train)
+            for q, docs in with_in_batch([inputs[i] for i in batch], n_extra)
+            for d in docs[-n_extra:]
+        ]
+        labelling["in_batch"] = vars(setup.cached.fill(extra, show_progress=show_progress))
+    (output / "labelling.json").write_text(json.dumps(labelling, indent=2))
+
+    width = spec.negatives + 1
+
+    def teacher_outputs(indices: list[int]) -> tuple[torch.Tensor, dict[str, Any]]:
+        rows = [inputs[i] for i in indices]
+        if n_extra:
+            rows = with_in_batch(rows, n_extra)
+        groups = [[(q, d) for d in docs] for q, docs in rows]
+        scores = np.stack(setup.cached.scores_grouped(groups))
+        real = [examples[i].real for i in indices]
+        mask = [[j < r or j >= width for j in range(width + n_extra)] for r in real]
+        return torch.from_numpy(scores), {"mask": torch.tensor(mask)}
+
+    student = build(
+        registry.student("reranker", recipe.student.kind), recipe.student.options, "student"
+    )
+    model = student.build()
+    baseline = output / "baseline"
+    if not baseline.exists():  # the student before distillation, for the A/B
+        staging = output / ".baseline.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        model.save_artifact(staging)
+        write_manifest(staging, stage="reranker", loader=student.loader,
+                       load_options=student.load_options(), student=student.describe())  # fmt: skip
+        staging.rename(baseline)
+    specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
+    loss = build_losses(specs, registry, stage="reranker", context={})
+    evaluate = make_evaluator(model, setup, k=recipe.evaluate.k)
+    result = train(
+        InBatchNegatives(model, n_extra) if n_extra else model,  # type: ignore[arg-type]
+        loss,
+        inputs,
+        teacher_outputs,
+        recipe.train,
+        output=output,
+        fingerprint=recipe_fingerprint(recipe),
+        device=setup.device,
+        evaluate=evaluate,
+        show_progress=show_progress,
+    )
+    final = evaluate() if evaluate is not None else {}
+    artifact, staging = output / "student", output / ".student.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_artifact(staging)
+    write_manifest(
+        staging,
+        stage="reranker",
+        loader=student.loader,
+        load_options=student.load_options(),
+        teacher=setup.teacher.describe(),
+        student=student.describe(),
+        recipe=json.loads(recipe.model_dump_json()),
+        data_fingerprint=setup.dataset.fingerprint(),
+        metrics={
+            **{f"eval/{k}": v for k, v in final.items()},
+            "train/steps": result.steps,
+            "train/seconds": round(result.seconds, 1),
+            "train/queries": len(examples),
+            "train/candidates_per_query": width + n_extra,
+            "train/final_loss": result.history[-1]["loss"] if result.history else None,
+        },
+    )
+    shutil.rmtree(artifact, ignore_errors=True)
+    staging.rename(artifact)
+    return artifact
