@@ -85,6 +85,8 @@ def test_distill_each_student_then_ab(
     assert manifest["metrics"]["train/candidates_per_query"] == 4 + in_batch
     labelling = json.loads((output / "labelling.json").read_text())
     assert labelling["examples"] > 0 and labelling["pairs"]["computed"] > 0
+    # Cosine-scoring students start with their score spread matched to the teacher's.
+    assert ("student_scale" in labelling) == (student_kind != "cross-encoder")
     component = load_component(artifact, "reranker")
     scores = component.score("fee refund", DOCS)
     assert scores.shape == (3,) and np.isfinite(scores).all()

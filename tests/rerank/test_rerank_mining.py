@@ -189,5 +189,7 @@ def test_packaged_reranker_quickstart_validates(tmp_path: Path):
     text = resources.files("ragdistill.recipes").joinpath("reranker-quickstart.toml").read_text()
     (tmp_path / "r.toml").write_text(text)
     recipe = load_recipe(tmp_path / "r.toml")
-    assert recipe.stage == "reranker" and recipe.teacher.kind == "bi-encoder"
-    assert recipe.student.options["keep_layers"] == [0, 2, 4]
+    assert recipe.stage == "reranker" and recipe.teacher.kind == "ensemble"
+    assert recipe.student.kind == "colbert" and recipe.candidates.window == (3, 30)
+    models = [m["model"] for m in recipe.teacher.options["members"]]
+    assert models == ["all-mpnet-base-v2", "all-MiniLM-L6-v2"]

@@ -191,8 +191,14 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
     loss = build_losses(specs, registry, stage="reranker", context={})
     evaluate = make_evaluator(model, setup, k=recipe.evaluate.k)
+    trained = InBatchNegatives(model, n_extra) if n_extra else model
+    batches = plan_batches(len(inputs), recipe.train)[:2]
+    scale = calibrate_scale(trained, model, inputs, teacher_outputs, batches)
+    if scale is not None:
+        labelling["student_scale"] = scale
+        (output / "labelling.json").write_text(json.dumps(labelling, indent=2))
     result = train(
-        InBatchNegatives(model, n_extra) if n_extra else model,  # type: ignore[arg-type]
+        trained,  # type: ignore[arg-type]
         loss,
         inputs,
         teacher_outputs,
@@ -228,3 +234,34 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     shutil.rmtree(artifact, ignore_errors=True)
     staging.rename(artifact)
     return artifact
+
+
+def calibrate_scale(
+    trained: Any, model: Any, inputs: list[Any], teacher_outputs: Any, batches: list[list[int]]
+) -> float | None:
+    """Match a bounded student's score spread to the teacher's before training.
+
+    Students scoring by cosine (bi-encoder, ColBERT) multiply by a learned scale
+    (``log_scale``), which a small learning rate would take thousands of steps to move
+    from 1 to a z-scored teacher's spread. Set it from the first batches: the standard
+    deviation of the teacher's scores around each query's mean over the student's.
+    A resumed run restores the trained value from its checkpoint instead.
+    """
+    import torch
+
+    log_scale = getattr(model, "log_scale", None)
+    if not isinstance(log_scale, torch.nn.Parameter) or not batches:
+        return None
+    trained.eval()
+    with torch.no_grad():
+        student = torch.cat([trained([inputs[i] for i in b]) for b in batches])
+        teacher = torch.cat([teacher_outputs(b)[0] for b in batches]).to(student)
+    trained.train()
+
+    def spread(x: torch.Tensor) -> torch.Tensor:
+        return (x - x.mean(dim=1, keepdim=True)).std()
+
+    ratio = spread(teacher) / spread(student).clamp(min=1e-6)
+    with torch.no_grad():
+        log_scale.add_(ratio.clamp(min=1e-3, max=1e3).log())
+    return float(log_scale.detach().exp())

@@ -98,12 +98,14 @@ class CrossEncoderStudentModel(StudentModel):
 
 
 class BiEncoderStudentModel(StudentModel):
+    """Cosine times a learned scale (not saved: it does not change a ranking)."""
+
     output_dim = 1
 
     def __init__(self, st: Any, *, scale: float = 1.0) -> None:
         super().__init__()
         self.st = st
-        self.scale = scale
+        self.log_scale = torch.nn.Parameter(torch.tensor(float(scale)).log())
 
     def _embed(self, texts: list[str]) -> Tensor:
         features = getattr(self.st, "preprocess", self.st.tokenize)(texts)
@@ -115,7 +117,7 @@ class BiEncoderStudentModel(StudentModel):
         width = batch_width(batch)
         queries = self._embed([q for q, _ in batch])
         docs = self._embed([d for _, ds in batch for d in ds]).view(len(batch), width, -1)
-        return self.scale * torch.einsum("bh,bkh->bk", queries, docs)
+        return self.log_scale.exp() * torch.einsum("bh,bkh->bk", queries, docs)
 
     def save_artifact(self, path: Path) -> None:
         self.st.save(str(path), safe_serialization=True)

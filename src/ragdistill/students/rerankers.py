@@ -114,9 +114,10 @@ class CrossEncoderStudent(Student):
 class BiEncoderStudent(Student):
     """Query and document embedded separately by one SentenceTransformer, scored by cosine.
 
-    ``scale`` multiplies the cosine during training only (a cosine spans [-1, 1], too
-    narrow for a softmax over candidates); rankings do not depend on it, so the saved
-    model is scored by plain cosine by the ``bi-encoder`` reranker.
+    During training the cosine is multiplied by a learned scale, starting at ``scale``
+    (and recalibrated to the teacher's spread before the first step): a cosine spans
+    [-1, 1], which may not be the teacher's scale. Rankings do not depend on it, so the
+    saved model is scored by plain cosine by the ``bi-encoder`` reranker.
     """
 
     stage: ClassVar[Literal["reranker"]] = "reranker"
@@ -161,9 +162,10 @@ class BiEncoderStudent(Student):
 class ColBERTStudent(Student):
     """Late interaction over the encoder's token states projected to ``dim`` (unit length).
 
-    ``dim`` defaults to 128 (ColBERT's width); ``None`` keeps the encoder's width, with
-    the projection starting as the identity, so the untrained student scores with the
-    pretrained token states themselves.
+    ``dim=None`` (the default) keeps the encoder's width with the projection starting as
+    the identity, so the untrained student already scores with the pretrained token
+    states; a smaller ``dim`` (ColBERT uses 128) stores less per document token but
+    starts from a random orthogonal projection.
     """
 
     stage: ClassVar[Literal["reranker"]] = "reranker"
@@ -173,7 +175,7 @@ class ColBERTStudent(Student):
         self,
         model: str,
         keep_layers: list[int] | None = None,
-        dim: int | None = 128,
+        dim: int | None = None,
         max_query_length: int = 32,
         max_doc_length: int = 256,
         freeze_layers: int | None = None,
