@@ -102,6 +102,10 @@ name = "mse"
 name = "ntxent"
 weight = 0.5
 
+[[losses]]
+name = "similarity-kl"
+weight = 0.5
+
 [train]
 epochs = 3
 batch_size = 8

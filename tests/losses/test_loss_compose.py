@@ -24,7 +24,7 @@ from ragdistill.registry import Registry, build_registry
 
 BUILTIN = {
     "mse", "ntxent", "matryoshka", "cosine", "margin-mse", "listwise-kl", "pointwise-mse",
-    "logit-kl",
+    "logit-kl", "similarity-kl",
 }  # fmt: skip
 
 
@@ -111,7 +111,7 @@ def test_matryoshka_dims_checked_against_context(registry: Registry) -> None:
 def test_stage_mismatch(registry: Registry) -> None:
     expected = (
         r"loss 'margin-mse' distills the reranker stage, but this recipe distills the embedder "
-        r"stage; use one of: cosine, matryoshka, mse, ntxent$"
+        r"stage; use one of: cosine, matryoshka, mse, ntxent, similarity-kl$"
     )
     with pytest.raises(ConfigError, match=expected):
         validate_loss_specs([{"name": "margin-mse"}], registry, "embedder")

@@ -128,7 +128,11 @@ def test_rerun_reuses_every_teacher_score_and_resumes(
     assert "A/B report" in second.output and (tmp_path / "out2" / "ab" / "ab.json").is_file()
     # The first folder again: it resumes from its final checkpoint and trains no step twice.
     path.write_text(moved.replace(f'output = "{tmp_path / "out2"}"', f'output = "{output}"'))
+    trained = json.loads((output / "student" / "ragdistill.json").read_text())["metrics"]
     third = runner.invoke(cli, ["distill", str(path), "-q", "--no-ab"], catch_exceptions=False)
     assert "resuming from checkpoint" in third.output
     again = [json.loads(x)["step"] for x in (output / "train_log.jsonl").read_text().splitlines()]
     assert again == steps == list(range(1, len(steps) + 1))
+    # The training time of the run that trained survives a resume that trains nothing.
+    resumed = json.loads((output / "student" / "ragdistill.json").read_text())["metrics"]
+    assert resumed["train/seconds"] >= trained["train/seconds"] > 0

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
+from llama_index_ragdistill._base import ArtifactLoading
 from ragdistill import adapters
 from ragdistill.contracts import Embedder
 
 
-class RagdistillEmbedding(BaseEmbedding):
+class RagdistillEmbedding(ArtifactLoading, BaseEmbedding):
     """Embeds with a ragdistill :class:`~ragdistill.contracts.Embedder` (teacher or student).
 
     Queries are embedded with ``input_type="query"`` and nodes with ``"document"``, so
@@ -22,6 +22,8 @@ class RagdistillEmbedding(BaseEmbedding):
         embed_model = RagdistillEmbedding.from_artifact("runs/minilm/student")
     """
 
+    _stage = "embedder"
+    _name_field = "model_name"
     _component: Embedder = PrivateAttr()
 
     def __init__(self, component: Embedder, **kwargs: Any) -> None:
@@ -32,35 +34,8 @@ class RagdistillEmbedding(BaseEmbedding):
         self._component = component
 
     @classmethod
-    def from_artifact(
-        cls,
-        source: str | os.PathLike[str],
-        *,
-        load_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> RagdistillEmbedding:
-        """Load an artifact directory, model folder or model name ragdistill resolves."""
-        component = adapters.load(source, "embedder", **(load_options or {}))
-        kwargs.setdefault("model_name", adapters.model_name(component, source))
-        return cls(component, **kwargs)
-
-    from_pretrained = from_artifact
-
-    @classmethod
     def class_name(cls) -> str:
         return "RagdistillEmbedding"
-
-    @property
-    def component(self) -> Embedder:
-        return self._component
-
-    @property
-    def manifest(self) -> dict[str, Any] | None:
-        """The artifact's manifest (teacher, student, metrics...), None if built by hand."""
-        return adapters.manifest_of(self._component)
-
-    def describe(self) -> dict[str, Any]:
-        return adapters.describe(self._component)
 
     def _get_query_embedding(self, query: str) -> Embedding:
         return self._component.embed_many([query], input_type="query")[0].tolist()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
+from llama_index_ragdistill._base import ArtifactLoading
 from llama_index_ragdistill._messages import to_ragdistill
 from ragdistill import adapters
 from ragdistill.contracts import Generation, GenerationRequest, Generator, Message, request
@@ -28,7 +28,7 @@ from ragdistill.contracts import Generation, GenerationRequest, Generator, Messa
 _CALL_KWARGS = ("max_new_tokens", "max_tokens", "temperature", "stop")
 
 
-class RagdistillLLM(CustomLLM):
+class RagdistillLLM(ArtifactLoading, CustomLLM):
     """Generates with a ragdistill :class:`~ragdistill.contracts.Generator`.
 
     A chat model: LlamaIndex sends it messages, which the generator formats with its
@@ -45,6 +45,8 @@ class RagdistillLLM(CustomLLM):
     temperature: float = Field(default=0.0, ge=0.0, description="0 decodes greedily.")
     stop: list[str] = Field(default_factory=list, description="Strings that end generation.")
     context_window: int = Field(default=2048, gt=0, description="Prompt plus output tokens.")
+    _stage = "generator"
+    _name_field = "model_name"
     _component: Generator = PrivateAttr()
 
     def __init__(self, component: Generator, **kwargs: Any) -> None:
@@ -59,35 +61,8 @@ class RagdistillLLM(CustomLLM):
         self._component = component
 
     @classmethod
-    def from_artifact(
-        cls,
-        source: str | os.PathLike[str],
-        *,
-        load_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> RagdistillLLM:
-        """Load an artifact directory, model folder or model name ragdistill resolves."""
-        component = adapters.load(source, "generator", **(load_options or {}))
-        kwargs.setdefault("model_name", adapters.model_name(component, source))
-        return cls(component, **kwargs)
-
-    from_pretrained = from_artifact
-
-    @classmethod
     def class_name(cls) -> str:
         return "RagdistillLLM"
-
-    @property
-    def component(self) -> Generator:
-        return self._component
-
-    @property
-    def manifest(self) -> dict[str, Any] | None:
-        """The artifact's manifest (teacher, student, metrics...), None if built by hand."""
-        return adapters.manifest_of(self._component)
-
-    def describe(self) -> dict[str, Any]:
-        return adapters.describe(self._component)
 
     @property
     def metadata(self) -> LLMMetadata:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -11,11 +10,12 @@ from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
+from llama_index_ragdistill._base import ArtifactLoading
 from ragdistill import adapters
 from ragdistill.contracts import Reranker
 
 
-class RagdistillRerank(BaseNodePostprocessor):
+class RagdistillRerank(ArtifactLoading, BaseNodePostprocessor):
     """Reorders retrieved nodes by a ragdistill :class:`~ragdistill.contracts.Reranker`.
 
     Pass it in ``node_postprocessors=[...]`` of a query engine::
@@ -32,6 +32,8 @@ class RagdistillRerank(BaseNodePostprocessor):
     metadata_mode: MetadataMode = Field(
         default=MetadataMode.EMBED, description="Which node metadata the reranker reads."
     )
+    _stage = "reranker"
+    _name_field = "model"
     _component: Reranker = PrivateAttr()
 
     def __init__(self, component: Reranker, **kwargs: Any) -> None:
@@ -41,35 +43,8 @@ class RagdistillRerank(BaseNodePostprocessor):
         self._component = component
 
     @classmethod
-    def from_artifact(
-        cls,
-        source: str | os.PathLike[str],
-        *,
-        load_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> RagdistillRerank:
-        """Load an artifact directory, model folder or model name ragdistill resolves."""
-        component = adapters.load(source, "reranker", **(load_options or {}))
-        kwargs.setdefault("model", adapters.model_name(component, source))
-        return cls(component, **kwargs)
-
-    from_pretrained = from_artifact
-
-    @classmethod
     def class_name(cls) -> str:
         return "RagdistillRerank"
-
-    @property
-    def component(self) -> Reranker:
-        return self._component
-
-    @property
-    def manifest(self) -> dict[str, Any] | None:
-        """The artifact's manifest (teacher, student, metrics...), None if built by hand."""
-        return adapters.manifest_of(self._component)
-
-    def describe(self) -> dict[str, Any]:
-        return adapters.describe(self._component)
 
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None

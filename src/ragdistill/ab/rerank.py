@@ -196,7 +196,7 @@ def _timed_call(arm: Reranker, query: str, docs: list[str]) -> float:
 
 
 def _compare(results: dict[str, RerankArm], boot: dict[str, Any]) -> list[Comparison]:
-    pairs = [(a, "teacher") for a in results if a != "teacher"]
+    pairs = [(a, "teacher") for a in results if a not in ("teacher", FIRST_STAGE)]
     if "student" in results:
         pairs.append(("student", FIRST_STAGE))
         if "baseline" in results:

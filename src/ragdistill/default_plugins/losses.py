@@ -19,9 +19,11 @@ def register_losses(register: RegisterLoss) -> None:
     from ragdistill.losses.mse import EmbeddingMSELoss
     from ragdistill.losses.ntxent import NTXentLoss
     from ragdistill.losses.pointwise_mse import PointwiseMSELoss
+    from ragdistill.losses.similarity_kl import SimilarityKLLoss
 
     register("mse", EmbeddingMSELoss)
     register("ntxent", NTXentLoss)
+    register("similarity-kl", SimilarityKLLoss)
     register("matryoshka", MatryoshkaLoss)
     register("cosine", CosineDistillationLoss)
     register("margin-mse", MarginMSELoss)

@@ -92,7 +92,7 @@ def train(
     modules = {"student": model, "loss": loss}
     ckpt_dir = output / "checkpoints"
     log_path = output / "train_log.jsonl"
-    step = 0
+    step, earlier_seconds = 0, 0.0
     if (found := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(found, modules=modules, optimizer=optimizer, scheduler=scheduler)
         if state.get("fingerprint") != fingerprint:
@@ -101,6 +101,7 @@ def train(
                 "or pass --restart to discard them"
             )
         step = int(state["step"])
+        earlier_seconds = float(state.get("seconds", 0.0))  # training time before the kill
         _truncate_log(log_path, step)
         log.info("resuming %s from checkpoint step %d of %d", output, step, total)
     elif log_path.exists():
@@ -153,11 +154,15 @@ def train(
                     modules=modules,
                     optimizer=optimizer,
                     scheduler=scheduler,
-                    state={"fingerprint": fingerprint, "total": total},
+                    state={
+                        "fingerprint": fingerprint,
+                        "total": total,
+                        "seconds": earlier_seconds + time.perf_counter() - started,
+                    },
                     keep=spec.keep_checkpoints,
                 )
     model.eval()
-    result.seconds = time.perf_counter() - started
+    result.seconds = earlier_seconds + time.perf_counter() - started
     return result
 
 

@@ -68,6 +68,9 @@ def prepare(recipe: Recipe, *, show_progress: bool = True) -> RerankSetup:
     output.mkdir(parents=True, exist_ok=True)
     runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
     device = runtime.training_device()
+    # Built first (it loads no model): a bad ensemble member fails now, not after indexing.
+    teacher_cls = registry.teacher("reranker", recipe.teacher.kind)
+    teacher = build(teacher_cls, recipe.teacher.options, "teacher")
     dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
     fs_cls = registry.teacher("embedder", spec.embedder.kind)
     first_stage = build(fs_cls, spec.embedder.options, "candidates.embedder")
@@ -86,8 +89,6 @@ def prepare(recipe: Recipe, *, show_progress: bool = True) -> RerankSetup:
         saved=output / "candidates.json",
         show_progress=show_progress,
     )
-    teacher_cls = registry.teacher("reranker", recipe.teacher.kind)
-    teacher = build(teacher_cls, recipe.teacher.options, "teacher")
     cache_root = Path(recipe.cache_dir) if recipe.cache_dir else None
     return RerankSetup(
         dataset=dataset,

@@ -20,6 +20,7 @@ from ragdistill.losses.matryoshka import MatryoshkaLoss, matryoshka
 from ragdistill.losses.mse import EmbeddingMSELoss, embedding_mse
 from ragdistill.losses.ntxent import NTXentLoss, ntxent
 from ragdistill.losses.pointwise_mse import PointwiseMSELoss, pointwise_mse
+from ragdistill.losses.similarity_kl import SimilarityKLLoss, similarity_kl
 
 __all__ = [
     "CONTEXT_KEYS",
@@ -34,6 +35,7 @@ __all__ = [
     "NTXentLoss",
     "OptionError",
     "PointwiseMSELoss",
+    "SimilarityKLLoss",
     "WeightedLoss",
     "build_losses",
     "cosine_distance",
@@ -44,5 +46,6 @@ __all__ = [
     "matryoshka",
     "ntxent",
     "pointwise_mse",
+    "similarity_kl",
     "validate_loss_specs",
 ]
