@@ -1,7 +1,7 @@
 """Embedder distillation benchmark: teacher vs distilled student vs student before distillation.
 
-For each dataset it runs the quickstart recipe (all-mpnet-base-v2 -> all-MiniLM-L6-v2
-pruned to 3 layers) with that dataset, then the retrieval A/B, which measures the three
+For each dataset it runs the quickstart recipe (all-mpnet-base-v2 -> all-MiniLM-L6-v2)
+with that dataset, then the retrieval A/B, which measures the three
 arms side by side in one process: quality with paired-bootstrap CIs, query-encode
 throughput, latency. It prints a table and writes it into BENCHMARKS.md.
 
@@ -56,7 +56,7 @@ def recipe_for(name: str, out: Path) -> str:
     if name != "tau2":  # bound the CPU time of the larger sets: a seeded sample of texts
         text = text.replace("[train]\n", "[train]\nmax_texts = 2000\n")
     text = text.replace('output = "runs/quickstart"', f'output = "{out / name}"')
-    return text.replace('name = "quickstart-tau2-mpnet-to-minilm-l3"', f'name = "bench-{name}"')
+    return text.replace('name = "quickstart-tau2-mpnet-to-minilm-l6"', f'name = "bench-{name}"')
 
 
 def run(name: str, out: Path) -> dict:
@@ -120,6 +120,21 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def student_of(name: str, out: Path) -> str:
+    """The student as the recipe that ran configured it, in words."""
+    from ragdistill.recipes import tomllib
+
+    options = tomllib.loads((out / name / "recipe.toml").read_text())["student"]
+    layers = options.get("keep_layers")
+    kept = f" pruned to layers {', '.join(map(str, layers))}" if layers else ""
+    reads = options.get("max_seq_length")
+    return f"{options['model']}{kept}" + (f" reading {reads} word pieces" if reads else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="tau2,scifact,squad")
@@ -142,8 +157,8 @@ def main() -> None:
         if not args.no_write:
             body = "\n".join([
                 "Command: `python benchmarks/bench_embedder.py` (after `make setup`; resumes if re-run).",
-                "Teacher all-mpnet-base-v2 (12 layers, 768-d) distilled into all-MiniLM-L6-v2 pruned to "
-                "layers 0, 2, 4 (384-d), recipe `src/ragdistill/recipes/quickstart.toml` with the dataset swapped. "
+                f"Teacher all-mpnet-base-v2 (12 layers, 768-d) distilled into {student_of(name, args.out)}, "
+                "recipe `src/ragdistill/recipes/quickstart.toml` with the dataset swapped. "
                 "All three arms measured side by side in one process on the 2-core CPU (fp32): quality on the "
                 "evaluated queries with paired-bootstrap 95% CIs; query-encode throughput in batches of 32.",
                 "",
@@ -151,7 +166,7 @@ def main() -> None:
                 "",
                 *notes,
                 "",
-                f"Full per-arm numbers and plots: `{args.out}/<dataset>/ab/report.html`.",
+                f"Full per-arm numbers and plots: `{shown(args.out)}/<dataset>/ab/report.html`.",
             ])  # fmt: skip
             replace_section(ROOT / "BENCHMARKS.md", "embedder", "Embedder distillation", body)
 
