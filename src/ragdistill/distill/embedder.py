@@ -76,6 +76,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     """Run an embedder recipe end to end; returns the artifact directory."""
     import torch
 
+    from ragdistill.distill.checkpoint import latest_checkpoint
     from ragdistill.distill.loop import train
     from ragdistill.losses.compose import build_losses
     from ragdistill.registry import default_registry
@@ -120,6 +121,8 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     def teacher_outputs(indices: list[int]) -> torch.Tensor:
         return torch.from_numpy(cached.cache.get([keys[i] for i in indices]))
 
+    if latest_checkpoint(output / "checkpoints") is None:  # a resume restores the fitted map
+        fit_projections(model, loss, plan.texts, teacher_outputs, seed=recipe.train.seed)
     evaluate = make_evaluator(model, cached, dataset, plan.eval_query_ids, seed=recipe.train.seed)
     result = train(
         model,
@@ -158,6 +161,55 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     shutil.rmtree(artifact, ignore_errors=True)
     staging.rename(artifact)
     return artifact
+
+
+def fit_projections(
+    model: Any,
+    loss: Any,
+    texts: list[str],
+    teacher_outputs: Any,
+    *,
+    seed: int,
+    sample: int = 512,
+    batch_size: int = 64,
+) -> int:
+    """Start each student -> teacher projection of the losses at its best rotation.
+
+    Embeds a seeded sample of the training texts with the untrained student and fits
+    every :class:`~ragdistill.losses.shapes.OrthonormalProjection` of ``loss`` in closed
+    form (orthogonal Procrustes), so training starts from the student's own geometry
+    instead of a random rotation it would first have to turn towards. Returns how many
+    projections were fitted.
+    """
+    import torch
+
+    from ragdistill.losses.shapes import OrthonormalProjection
+
+    projections = [m for m in loss.modules() if isinstance(m, OrthonormalProjection)]
+    if not projections or len(texts) < 2:
+        return 0
+    rng = random.Random(seed)
+    picked = sorted(rng.sample(range(len(texts)), min(sample, len(texts))))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        student = torch.cat(
+            [
+                model([texts[i] for i in picked[j : j + batch_size]]).float().cpu()
+                for j in range(0, len(picked), batch_size)
+            ]
+        )
+    model.train(was_training)
+    teacher = teacher_outputs(picked).float().cpu()
+    fitted = 0
+    for projection in projections:
+        if (projection.in_features, projection.out_features) == (
+            student.shape[1],
+            teacher.shape[1],
+        ):
+            projection.fit_(student, teacher)
+            fitted += 1
+    return fitted
 
 
 def make_evaluator(

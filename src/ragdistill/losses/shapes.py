@@ -111,6 +111,29 @@ class OrthonormalProjection(torch.nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x @ self.weight.T
 
+    @torch.no_grad()
+    def fit_(self, student: Tensor, teacher: Tensor) -> None:
+        """Set the map to the orthonormal one that best carries ``student`` onto ``teacher``.
+
+        Orthogonal Procrustes: with ``student.T @ teacher = U S V^T`` (rows are the same
+        texts), ``U V^T`` minimises ``||student @ W - teacher||``. A pretrained student's
+        space is already close to the teacher's up to a rotation; starting from a random
+        rotation instead makes the first steps of training turn the student towards it,
+        undoing what it knew. Inputs are unit-normalised first.
+        """
+        if student.shape[1] != self.in_features or teacher.shape[1] != self.out_features:
+            raise LossInputError(
+                f"fit_ needs [n, {self.in_features}] student and [n, {self.out_features}] "
+                f"teacher embeddings, got {shape(student)} and {shape(teacher)}"
+            )
+        s = torch.nn.functional.normalize(student.float(), dim=-1)
+        t = torch.nn.functional.normalize(teacher.float(), dim=-1)
+        u, _, vt = torch.linalg.svd(s.T @ t, full_matrices=False)
+        w = u @ vt  # [in, out]: x @ w carries student onto teacher; weight must be w.T
+        # ``weight`` is the QR factor q of raw (or its transpose); the QR of a matrix with
+        # orthonormal columns gives that matrix back, so raw is set to what q must be.
+        self.raw.copy_(w.T if self.out_features >= self.in_features else w)
+
 
 def make_projection(
     student_dim: int | None, teacher_dim: int | None
