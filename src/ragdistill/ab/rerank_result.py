@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from ragdistill.ab.result import Comparison
+from ragdistill.ab.result import Comparison, ResultFile
 
 FIRST_STAGE = "first_stage"
 
@@ -34,22 +32,13 @@ class RerankArm:
 
 
 @dataclass
-class RerankABResult:
+class RerankABResult(ResultFile):
     dataset: dict[str, Any]
     settings: dict[str, Any]
     query_ids: list[str]
     arms: dict[str, RerankArm]
     comparisons: list[Comparison] = field(default_factory=list)
     created: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self, path: Path | str) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True), encoding="utf-8")
-        return path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RerankABResult:
@@ -61,18 +50,6 @@ class RerankABResult:
             comparisons=[Comparison(**c) for c in data.get("comparisons", [])],
             created=data.get("created", ""),
         )
-
-    @classmethod
-    def from_json(cls, path: Path | str) -> RerankABResult:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    def comparison(
-        self, metric: str, arm: str = "student", reference: str = "teacher"
-    ) -> Comparison:
-        for c in self.comparisons:
-            if (c.metric, c.arm, c.reference) == (metric, arm, reference):
-                return c
-        raise KeyError(f"no comparison of {metric} for {arm} vs {reference}")
 
     def speedup(self, size: int | str, arm: str = "student") -> float | None:
         """Teacher's p50 scoring latency over ``arm``'s at ``size`` candidates."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 @dataclass
@@ -52,8 +55,42 @@ class Comparison:
         return self.low > 0 or self.high < 0
 
 
+class ResultFile:
+    """JSON round trip and comparison lookup shared by the retrieval and reranking results.
+
+    A subclass is a dataclass with a ``comparisons`` list that defines ``from_dict``.
+    """
+
+    comparisons: list[Comparison]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self, path: Path | str) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True), encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        raise NotImplementedError
+
+    @classmethod
+    def from_json(cls, path: Path | str) -> Self:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def comparison(
+        self, metric: str, arm: str = "student", reference: str = "teacher"
+    ) -> Comparison:
+        for c in self.comparisons:
+            if (c.metric, c.arm, c.reference) == (metric, arm, reference):
+                return c
+        raise KeyError(f"no comparison of {metric} for {arm} vs {reference}")
+
+
 @dataclass
-class ABResult:
+class ABResult(ResultFile):
     dataset: dict[str, Any]
     settings: dict[str, Any]
     query_ids: list[str]
@@ -62,15 +99,6 @@ class ABResult:
     #: ``{"student": {"overlap@10": {"mean", "low", "high"}}}``: top-k agreement with the teacher.
     agreement: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     created: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self, path: Path | str) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True), encoding="utf-8")
-        return path
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ABResult:
@@ -83,18 +111,6 @@ class ABResult:
             agreement=data.get("agreement", {}),
             created=data.get("created", ""),
         )
-
-    @classmethod
-    def from_json(cls, path: Path | str) -> ABResult:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-
-    def comparison(
-        self, metric: str, arm: str = "student", reference: str = "teacher"
-    ) -> Comparison:
-        for c in self.comparisons:
-            if (c.metric, c.arm, c.reference) == (metric, arm, reference):
-                return c
-        raise KeyError(f"no comparison of {metric} for {arm} vs {reference}")
 
     def summary(self) -> str:
         """A plain-text table for the terminal."""
