@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_files import shown, student_files  # noqa: E402
 from markdown_section import replace_section  # noqa: E402
 
 # name -> (the [data] table, what to say about the subset used)
@@ -79,12 +80,6 @@ def run(name: str, out: Path) -> dict:
     timing = {"wall_seconds": time.perf_counter() - start, "student_files": files}
     done.write_text(json.dumps(timing))
     return {**ab, **timing}
-
-
-def student_files(artifact: Path) -> dict[str, str]:
-    """sha256 of each file of the student, from its manifest: changes when it is retrained."""
-    files = json.loads((artifact / "ragdistill.json").read_text())["files"]
-    return {name: entry["sha256"] for name, entry in files.items()}
 
 
 def row(name: str, ab: dict) -> list[str]:
@@ -149,10 +144,6 @@ def table(rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
-
-
-def shown(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def student_of(name: str, out: Path) -> str:

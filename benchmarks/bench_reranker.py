@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_files import shown, student_files  # noqa: E402
 from markdown_section import replace_section  # noqa: E402
 
 DATASETS = {
@@ -132,12 +133,6 @@ def finished_ab(out: Path, recipe: object, artifact: Path) -> dict | None:
         and ("baseline" in ab["arms"]) == spec.baseline
     )
     return ab if same else None
-
-
-def student_files(artifact: Path) -> dict[str, str]:
-    """sha256 of each file of the student, from its manifest."""
-    files = json.loads((artifact / "ragdistill.json").read_text())["files"]
-    return {name: entry["sha256"] for name, entry in files.items()}
 
 
 def members_ndcg(recipe: object, query_ids: list[str]) -> dict[str, float]:
@@ -295,11 +290,6 @@ def gap_notes(dataset: str, student: str, ab: dict) -> list[str]:
             "not only from the teacher's labels."
         )
     return [f"- {n}" for n in out]
-
-
-def shown(path: Path) -> str:
-    """``path`` relative to the repository when inside it, so the page reads the same anywhere."""
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main() -> None:
