@@ -122,3 +122,15 @@ def test_fingerprint_ignores_output_but_not_training(tmp_path):
     assert recipe_fingerprint(moved) == recipe_fingerprint(base)
     changed = parse_recipe({**data, "train": {**data["train"], "epochs": 3}})
     assert recipe_fingerprint(changed) != recipe_fingerprint(base)
+
+
+def test_packaged_quickstart_validates(tmp_path):
+    from importlib import resources
+
+    text = resources.files("ragdistill.recipes").joinpath("quickstart.toml").read_text()
+    (tmp_path / "q.toml").write_text(text)
+    recipe = load_recipe(tmp_path / "q.toml")
+    assert recipe.stage == "embedder" and recipe.teacher.options["model"] == "all-mpnet-base-v2"
+    assert recipe.student.options["model"] == "all-MiniLM-L6-v2"
+    assert recipe.data.options == {"other_domain_queries": True}
+    assert recipe.evaluate.throughput_repeats == 1  # the benchmark script sets 3

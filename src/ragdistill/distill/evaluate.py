@@ -45,6 +45,7 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
         k=recipe.evaluate.k,
         max_queries=recipe.evaluate.max_queries,
         n_bootstrap=recipe.evaluate.bootstrap,
+        throughput_repeats=recipe.evaluate.throughput_repeats,
         seed=recipe.train.seed,
         show_progress=show_progress,
     )

@@ -78,6 +78,8 @@ class EvaluateSpec(BaseModel):
     #: Retrieval depth (embedder); candidates reranked per query (reranker).
     k: int = Field(100, ge=10)
     bootstrap: int = Field(1000, ge=100)
+    #: Encode throughput is the best of this many passes (other work only slows one down).
+    throughput_repeats: int = Field(3, ge=1, le=20)
     #: Reranker A/B only: candidate-list sizes timed, and how many queries are timed.
     latency_candidates: list[int] = Field(default_factory=lambda: [20, 50, 100], min_length=1)
     latency_queries: int = Field(20, ge=1)
