@@ -9,7 +9,7 @@ zip file; none of the package's own dependencies are installed or imported.
   (``user_scenario.instructions``, with the persona first when there is one)
 * qrels: each task's ``required_documents``, grade 1 (about 10 per task)
 * ``other_domain_queries=True`` adds the scenarios of the wheel's other tau2 domains
-  (airline, retail, telecom: about 2,200), unjudged: never evaluated, but the only
+  (airline, retail, telecom: 2,449 tasks, many sharing a scenario), unjudged: never evaluated, but the only
   query-shaped text there is to train on, since all 97 banking tasks are held out.
 
 Scenarios are long role-play texts (1-7k characters); an embedder reads only their
@@ -144,7 +144,8 @@ def read_other_scenarios(wheel: Path) -> dict[str, str]:
     """Scenario texts of the non-banking tau2 domains, keyed ``<domain>/<task id>``."""
     scenarios: dict[str, str] = {}
     with zipfile.ZipFile(wheel) as zf:
-        missing = [n for n in OTHER_TASKS if n not in set(zf.namelist())]
+        names = set(zf.namelist())
+        missing = [n for n in OTHER_TASKS if n not in names]
         if missing:
             raise ConfigError(
                 f"{wheel} lacks {', '.join(missing)}; set other_domain_queries = false "
