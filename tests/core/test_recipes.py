@@ -134,3 +134,4 @@ def test_packaged_quickstart_validates(tmp_path):
     assert recipe.student.options["model"] == "all-MiniLM-L6-v2"
     assert recipe.data.options == {"other_domain_queries": True}
     assert recipe.evaluate.throughput_repeats == 1  # the benchmark script sets 3
+    assert recipe.train.group_by_length

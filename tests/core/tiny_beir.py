@@ -110,6 +110,7 @@ weight = 0.5
 epochs = 3
 batch_size = 8
 learning_rate = 1e-3
+group_by_length = true
 eval_every = 6
 checkpoint_every = 3
 

@@ -81,17 +81,20 @@ class Recorder(torch.nn.Module):
         self.seen: list[list[int]] = []
 
     def forward(self, batch):
-        self.seen.append([int(q) for q, _ in batch])
+        self.seen.append([int(q.split(":")[0]) for q, _ in batch])
         return self.w * torch.tensor([[float(len(d)) for d in docs] for _, docs in batch])
 
 
-def test_plan_batches_matches_what_the_loop_trains_on(tmp_path):
+@pytest.mark.parametrize("grouped", [False, True])
+def test_plan_batches_matches_what_the_loop_trains_on(tmp_path, grouped):
     from ragdistill.distill.loop import train
     from ragdistill.losses.compose import WeightedLoss
     from ragdistill.losses.listwise_kl import ListwiseKLLoss
 
-    spec = TrainSpec(epochs=3, batch_size=4, max_steps=7, checkpoint_every=100)
-    inputs = [(str(i), ["a", "bb"]) for i in range(10)]
+    spec = TrainSpec(
+        epochs=3, batch_size=4, max_steps=7, checkpoint_every=100, group_by_length=grouped
+    )
+    inputs = [(f"{i}:" + "q" * (i * 7 % 10), ["a", "bb"]) for i in range(10)]
     model = Recorder()
     masks = []
 
@@ -102,7 +105,7 @@ def test_plan_batches_matches_what_the_loop_trains_on(tmp_path):
 
     loss = WeightedLoss([(1.0, ListwiseKLLoss())])
     train(model, loss, inputs, teacher, spec, output=tmp_path, fingerprint="x", show_progress=False)
-    assert model.seen == plan_batches(len(inputs), spec)
+    assert model.seen == plan_batches(inputs, spec)
     assert len(masks) == 7
 
 

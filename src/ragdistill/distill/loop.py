@@ -3,7 +3,8 @@
 Inputs are addressed by index; the teacher's outputs for a batch come from a callback
 (usually the teacher cache), so no stage needs its own loop. Batches follow a seeded
 permutation per epoch, which makes a resumed run see exactly the batches an unbroken
-run would have seen.
+run would have seen. ``train.group_by_length`` groups inputs of similar length into
+a batch, so a step pads less.
 """
 
 from __future__ import annotations
@@ -45,8 +46,56 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return full + (1 if rest >= 2 else 0)
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(n)
+#: Batches per length-sorted group, as in transformers' ``LengthGroupedSampler``.
+MEGABATCH = 50
+
+
+def epoch_order(
+    n: int, seed: int, epoch: int, *, batch_size: int = 1, lengths: Sequence[int] | None = None
+) -> np.ndarray:
+    """The input indices of one epoch, in the order their batches are drawn.
+
+    With ``lengths``, batches are grouped by length: the shuffled inputs are cut into
+    groups of up to ``MEGABATCH`` batches, each group is sorted by length and cut into
+    batches, and the full batches are shuffled again. A batch then pads to a length
+    close to its own texts' instead of to the longest text in the corpus, which on
+    mixed corpora (short titles beside long passages) halves the tokens a step reads.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n)
+    if lengths is None:
+        return order
+    sizes = np.asarray(lengths)
+    if len(sizes) != n:
+        raise ValueError(f"lengths has {len(sizes)} entries for {n} inputs")
+    group = batch_size * max(1, min(MEGABATCH, n // (4 * batch_size)))
+    chunks = np.split(order, range(group, n, group))
+    grouped = np.concatenate([c[np.argsort(-sizes[c], kind="stable")] for c in chunks])
+    full = n // batch_size * batch_size
+    batches = grouped[:full].reshape(-1, batch_size)[rng.permutation(n // batch_size)]
+    # The short remainder stays last, where steps_per_epoch expects a partial batch.
+    return np.concatenate([batches.ravel(), grouped[full:]])
+
+
+def input_lengths(inputs: Sequence[Any]) -> list[int]:
+    """Characters per training input (a text, or the texts of a tuple such as a pair)."""
+
+    def size(item: Any) -> int:
+        if isinstance(item, str):
+            return len(item)
+        if isinstance(item, (tuple, list)):
+            return sum(size(part) for part in item)
+        return 1
+
+    return [size(item) for item in inputs]
+
+
+def batch_orders(inputs: Sequence[Any], spec: TrainSpec) -> Callable[[int], np.ndarray]:
+    """``epoch -> order`` for ``inputs`` under ``spec`` (seeded, length-grouped if asked)."""
+    lengths = input_lengths(inputs) if spec.group_by_length else None
+    return lambda epoch: epoch_order(
+        len(inputs), spec.seed, epoch, batch_size=spec.batch_size, lengths=lengths
+    )
 
 
 def train(
@@ -108,12 +157,13 @@ def train(
         log_path.unlink()  # a log without checkpoints belongs to no run we can continue
     result = TrainResult(steps=total, resumed_from=step)
     started = time.perf_counter()
+    order_of = batch_orders(inputs, spec)
     model.train()
     bar = tqdm(total=total, initial=step, desc="distilling", unit="step", disable=not show_progress)
     with bar:
         while step < total:
             epoch, offset = divmod(step, per_epoch)
-            order = epoch_order(len(inputs), spec.seed, epoch)
+            order = order_of(epoch)
             start = offset * spec.batch_size
             batch_idx = [int(i) for i in order[start : start + spec.batch_size]]
             teacher, extra = _split(teacher_outputs(batch_idx), device)

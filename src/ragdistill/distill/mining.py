@@ -185,18 +185,19 @@ def with_in_batch(batch: list[Any], n: int) -> list[tuple[str, list[str]]]:
     ]
 
 
-def plan_batches(n_examples: int, spec: Any) -> list[list[int]]:
+def plan_batches(inputs: Sequence[Any], spec: Any) -> list[list[int]]:
     """The example indices of every training step, exactly as the training loop draws them."""
-    from ragdistill.distill.loop import epoch_order, steps_per_epoch
+    from ragdistill.distill.loop import batch_orders, steps_per_epoch
 
-    per_epoch = steps_per_epoch(n_examples, spec.batch_size)
+    order_of = batch_orders(inputs, spec)
+    per_epoch = steps_per_epoch(len(inputs), spec.batch_size)
     total = per_epoch * spec.epochs
     if spec.max_steps is not None:
         total = min(total, spec.max_steps)
     out = []
     for step in range(total):
         epoch, offset = divmod(step, per_epoch)
-        order = epoch_order(n_examples, spec.seed, epoch)
+        order = order_of(epoch)
         start = offset * spec.batch_size
         out.append([int(i) for i in order[start : start + spec.batch_size]])
     return out

@@ -158,7 +158,7 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     if n_extra:
         extra = [
             (q, d)
-            for batch in plan_batches(len(inputs), recipe.train)
+            for batch in plan_batches(inputs, recipe.train)
             for q, docs in with_in_batch([inputs[i] for i in batch], n_extra)
             for d in docs[-n_extra:]
         ]
@@ -193,7 +193,7 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     loss = build_losses(specs, registry, stage="reranker", context={})
     evaluate = make_evaluator(model, setup, k=recipe.evaluate.k)
     trained = InBatchNegatives(model, n_extra) if n_extra else model
-    batches = plan_batches(len(inputs), recipe.train)[:2]
+    batches = plan_batches(inputs, recipe.train)[:2]
     scale = calibrate_scale(trained, model, inputs, teacher_outputs, batches)
     if scale is not None:
         labelling["student_scale"] = scale

@@ -58,6 +58,8 @@ class TrainSpec(BaseModel):
     checkpoint_every: int = Field(50, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     teacher_batch_size: int = Field(32, ge=1)
+    #: Batch inputs of similar length together (shuffled within groups of 50 batches).
+    group_by_length: bool = False
     seed: int = 42
 
 
