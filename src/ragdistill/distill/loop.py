@@ -158,6 +158,9 @@ def train(
     result = TrainResult(steps=total, resumed_from=step)
     started = time.perf_counter()
     order_of = batch_orders(inputs, spec)
+    # Training time as of the last step: the final checkpoint stores this same figure, so
+    # a resume that trains nothing reports what the unbroken run reported.
+    seconds = earlier_seconds
     model.train()
     bar = tqdm(total=total, initial=step, desc="distilling", unit="step", disable=not show_progress)
     with bar:
@@ -197,6 +200,7 @@ def train(
             result.history.append(record)
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
+            seconds = earlier_seconds + time.perf_counter() - started
             if step % spec.checkpoint_every == 0 or step == total:
                 save_checkpoint(
                     ckpt_dir,
@@ -207,12 +211,12 @@ def train(
                     state={
                         "fingerprint": fingerprint,
                         "total": total,
-                        "seconds": earlier_seconds + time.perf_counter() - started,
+                        "seconds": seconds,
                     },
                     keep=spec.keep_checkpoints,
                 )
     model.eval()
-    result.seconds = earlier_seconds + time.perf_counter() - started
+    result.seconds = seconds
     return result
 
 
