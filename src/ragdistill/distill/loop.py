@@ -92,10 +92,17 @@ def input_lengths(inputs: Sequence[Any]) -> list[int]:
 
 def batch_orders(inputs: Sequence[Any], spec: TrainSpec) -> Callable[[int], np.ndarray]:
     """``epoch -> order`` for ``inputs`` under ``spec`` (seeded, length-grouped if asked)."""
+    from functools import lru_cache
+
     lengths = input_lengths(inputs) if spec.group_by_length else None
-    return lambda epoch: epoch_order(
-        len(inputs), spec.seed, epoch, batch_size=spec.batch_size, lengths=lengths
-    )
+
+    @lru_cache(maxsize=1)  # the loop asks once per step; an epoch's order is drawn once
+    def order_of(epoch: int) -> np.ndarray:
+        return epoch_order(
+            len(inputs), spec.seed, epoch, batch_size=spec.batch_size, lengths=lengths
+        )
+
+    return order_of
 
 
 def train(
