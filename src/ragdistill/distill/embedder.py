@@ -53,13 +53,30 @@ def plan_texts(dataset: RetrievalDataset, *, max_texts: int | None, seed: int) -
             items[(text, "query")] = None
     pairs = [p for p in items if p[0].strip()]
     if max_texts is not None and len(pairs) > max_texts:
-        keep = sorted(random.Random(seed).sample(range(len(pairs)), max_texts))
-        pairs = [pairs[i] for i in keep]
+        pairs = balanced_sample(pairs, max_texts, seed)
     return TextPlan(
         texts=[t for t, _ in pairs],
         types=[k for _, k in pairs],  # type: ignore[misc]
         eval_query_ids=sorted(held_out, key=list(dataset.queries).index)[:EVAL_QUERIES],
     )
+
+
+def balanced_sample(
+    pairs: list[tuple[str, str]], max_texts: int, seed: int
+) -> list[tuple[str, str]]:
+    """A seeded sample of ``max_texts`` (text, input type) pairs, half of them passages.
+
+    A plain sample follows the mix of the pool, and a pool of many questions over few
+    paragraphs (SQuAD: ten questions a paragraph) would leave the student seeing almost
+    no passages, the side the index embeds. So each side gets half; a side with fewer
+    keeps all of its texts and the other side fills the rest. Order is kept.
+    """
+    docs = [i for i, (_, kind) in enumerate(pairs) if kind == "document"]
+    queries = [i for i, (_, kind) in enumerate(pairs) if kind != "document"]
+    n_docs = min(len(docs), max(max_texts // 2, max_texts - len(queries)))
+    rng = random.Random(seed)
+    keep = rng.sample(docs, n_docs) + rng.sample(queries, max_texts - n_docs)
+    return [pairs[i] for i in sorted(keep)]
 
 
 def build(cls: type, options: dict[str, Any], where: str) -> Any:
