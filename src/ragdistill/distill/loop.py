@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,6 @@ def input_lengths(inputs: Sequence[Any]) -> list[int]:
 
 def batch_orders(inputs: Sequence[Any], spec: TrainSpec) -> Callable[[int], np.ndarray]:
     """``epoch -> order`` for ``inputs`` under ``spec`` (seeded, length-grouped if asked)."""
-    from functools import lru_cache
-
     lengths = input_lengths(inputs) if spec.group_by_length else None
 
     @lru_cache(maxsize=1)  # the loop asks once per step; an epoch's order is drawn once
