@@ -75,6 +75,19 @@ def test_distill_then_ab_writes_a_loadable_artifact_and_report(workdir, tiny_st_
     assert "ab/ndcg@10" in read_manifest(artifact)["metrics"]
 
 
+def test_teacher_paired_batches_train_every_text_once_an_epoch(workdir, tiny_st_path):
+    from ragdistill.distill import run_recipe
+    from ragdistill.recipes import load_recipe
+
+    path = tiny_recipe(workdir, tiny_st_path, tiny_st_path, workdir / "beir")
+    path.write_text(path.read_text().replace("[train]\n", "[train]\nteacher_pairs = true\n"))
+    recipe = load_recipe(path)
+    assert recipe.train.teacher_pairs
+    metrics = read_manifest(run_recipe(recipe, show_progress=False))["metrics"]
+    assert metrics["train/steps"] == 3 * steps_per_epoch(metrics["train/texts"], 8)
+    assert np.isfinite(metrics["train/final_loss"])
+
+
 def test_corrupted_artifact_is_refused(workdir, tiny_st_path):
     from ragdistill.distill import run_recipe
 

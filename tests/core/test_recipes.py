@@ -135,3 +135,26 @@ def test_packaged_quickstart_validates(tmp_path):
     assert recipe.data.options == {"other_domain_queries": True}
     assert recipe.evaluate.throughput_repeats == 1  # the benchmark script sets 3
     assert recipe.train.group_by_length
+
+
+def test_teacher_pairs_belong_to_embedder_recipes(tmp_path):
+    data = load_recipe(write(tmp_path, GOOD)).model_dump(mode="json")
+    paired = {**data, "train": {**data["train"], "teacher_pairs": True}}
+    assert parse_recipe(paired).train.teacher_pairs
+    reranker = {**paired, "stage": "reranker", "losses": [{"name": "margin-mse"}]}
+    with pytest.raises(ConfigError, match=r"train\.teacher_pairs pairs queries with passages"):
+        parse_recipe(reranker)
+
+
+def test_a_later_train_option_left_off_keeps_the_old_fingerprint(tmp_path):
+    import hashlib
+    import json
+
+    recipe = load_recipe(write(tmp_path, GOOD))
+    data = recipe.model_dump(mode="json", exclude={"output", "evaluate", "cache_dir", "name"})
+    data.pop("candidates")
+    del data["train"]["teacher_pairs"]  # a recipe fingerprinted before the option existed
+    before = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    assert recipe_fingerprint(recipe) == before
+    paired = parse_recipe({**recipe.model_dump(mode="json"), "train": {"teacher_pairs": True}})
+    assert recipe_fingerprint(paired) != before

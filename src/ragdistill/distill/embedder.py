@@ -141,6 +141,9 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     if latest_checkpoint(output / "checkpoints") is None:  # a resume restores the fitted map
         fit_projections(model, loss, plan.texts, teacher_outputs, seed=recipe.train.seed)
     evaluate = make_evaluator(model, cached, dataset, plan.eval_query_ids, seed=recipe.train.seed)
+    order_of = None
+    if recipe.train.teacher_pairs:
+        order_of = teacher_pair_orders(plan, teacher_outputs, recipe.train)
     result = train(
         model,
         loss,
@@ -152,6 +155,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         device=device,
         evaluate=evaluate,
         show_progress=show_progress,
+        order_of=order_of,
     )
     final = evaluate() if evaluate is not None else {}
     artifact = output / "student"
@@ -178,6 +182,29 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     shutil.rmtree(artifact, ignore_errors=True)
     staging.rename(artifact)
     return artifact
+
+
+def teacher_pair_orders(plan: TextPlan, teacher_outputs: Any, spec: Any) -> Any:
+    """``epoch -> order`` that batches each query-shaped text with a teacher-near passage."""
+    from ragdistill.distill.loop import input_lengths
+    from ragdistill.distill.teacher_pairs import paired_orders, teacher_partners
+
+    queries = [i for i, kind in enumerate(plan.types) if kind != "document"]
+    passages = [i for i, kind in enumerate(plan.types) if kind == "document"]
+    partners = np.empty((len(queries), 0), dtype=np.int64)
+    if queries and passages:
+        partners = teacher_partners(
+            teacher_outputs(queries).numpy(), teacher_outputs(passages).numpy()
+        )
+    return paired_orders(
+        len(plan.texts),
+        queries,
+        np.asarray(passages, dtype=np.int64)[partners],
+        passages,
+        seed=spec.seed,
+        batch_size=spec.batch_size,
+        lengths=input_lengths(plan.texts) if spec.group_by_length else None,
+    )
 
 
 def fit_projections(

@@ -116,12 +116,14 @@ def train(
     device: str = "cpu",
     evaluate: Callable[[], dict[str, float]] | None = None,
     show_progress: bool = True,
+    order_of: Callable[[int], np.ndarray] | None = None,
 ) -> TrainResult:
     """Train ``model`` so ``loss(model(batch), teacher)`` falls; resumes from checkpoints.
 
     ``teacher_outputs(indices)`` returns the teacher's outputs for the batch, or a pair
     ``(outputs, extra)`` whose ``extra`` keyword arguments (e.g. a candidate ``mask``)
-    are passed on to the loss.
+    are passed on to the loss. ``order_of(epoch)`` is the epoch's input order when a stage
+    composes its own batches (default: :func:`batch_orders`).
     """
     from tqdm.auto import tqdm
 
@@ -163,7 +165,7 @@ def train(
         log_path.unlink()  # a log without checkpoints belongs to no run we can continue
     result = TrainResult(steps=total, resumed_from=step)
     started = time.perf_counter()
-    order_of = batch_orders(inputs, spec)
+    order_of = order_of or batch_orders(inputs, spec)
     # Training time as of the last step: the final checkpoint stores this same figure, so
     # a resume that trains nothing reports what the unbroken run reported.
     seconds = earlier_seconds

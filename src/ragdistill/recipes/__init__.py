@@ -98,10 +98,19 @@ def _check_plugins(recipe: Recipe, where: str) -> None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+#: ``[train]`` options added after checkpoints were first fingerprinted, with their "off" value.
+LATER_TRAIN_OPTIONS = {"teacher_pairs": False}
+
+
 def recipe_fingerprint(recipe: Recipe) -> str:
     """What must match for a checkpoint to be resumed (not output paths or eval knobs)."""
     exclude = {"output", "evaluate", "cache_dir", "name"}
     if recipe.candidates is None:  # keeps fingerprints of recipes written before [candidates]
         exclude.add("candidates")
     data = recipe.model_dump(mode="json", exclude=exclude)
+    # Options added later leave a recipe that does not use them its old fingerprint, so an
+    # upgrade does not orphan the checkpoints of a run in progress.
+    for key, off in LATER_TRAIN_OPTIONS.items():
+        if data["train"].get(key) == off:
+            del data["train"][key]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

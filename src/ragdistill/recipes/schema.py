@@ -60,6 +60,9 @@ class TrainSpec(BaseModel):
     teacher_batch_size: int = Field(32, ge=1)
     #: Batch inputs of similar length together (shuffled within groups of 50 batches).
     group_by_length: bool = False
+    #: Embedder: each query-shaped text shares its batch with a passage from its
+    #: teacher's top 3, so in-batch losses see the pairs retrieval ranks.
+    teacher_pairs: bool = False
     seed: int = 42
 
 
@@ -149,6 +152,15 @@ class Recipe(BaseModel):
             )
         if self.stage == "reranker" and self.candidates is None:
             self.candidates = CandidatesSpec()
+        return self
+
+    @model_validator(mode="after")
+    def _teacher_pairs_only_for_embedders(self) -> Recipe:
+        if self.train.teacher_pairs and self.stage != "embedder":
+            raise ValueError(
+                f"train.teacher_pairs pairs queries with passages for an embedder; remove it "
+                f"from this {self.stage} recipe"
+            )
         return self
 
     @model_validator(mode="after")
