@@ -23,6 +23,7 @@ from ragdistill.contracts import InputType
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.distill.cached_teacher import CachedEmbedder
 from ragdistill.recipes import Recipe, recipe_fingerprint
+from ragdistill.recipes.schema import TrainSpec
 from ragdistill.teacher_cache import embedding_keys
 
 EVAL_QUERIES = 64
@@ -184,7 +185,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     return artifact
 
 
-def teacher_pair_orders(plan: TextPlan, teacher_outputs: Any, spec: Any) -> Any:
+def teacher_pair_orders(plan: TextPlan, teacher_outputs: Any, spec: TrainSpec) -> Any:
     """``epoch -> order`` that batches each query-shaped text with a teacher-near passage."""
     from ragdistill.distill.loop import input_lengths
     from ragdistill.distill.teacher_pairs import paired_orders, teacher_partners
