@@ -16,6 +16,7 @@ pairs teach the wrong neighbours. See BENCHMARKS.md, "Embedder distillation".
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -92,11 +93,9 @@ def paired_orders(
     sizes = None if lengths is None else np.asarray(lengths)
     if sizes is not None and len(sizes) != n:
         raise ValueError(f"lengths has {len(sizes)} entries for {n} inputs")
-    cache: dict[int, np.ndarray] = {}
 
+    @lru_cache(maxsize=1)  # the loop asks once per step; an epoch's order is drawn once
     def order_of(epoch: int) -> np.ndarray:
-        if epoch in cache:
-            return cache[epoch]
         rng = np.random.default_rng([seed, epoch, 1])
         pairs, singles = pair_up(queries, partners, passages, rng)
         if 2 * len(pairs) + len(singles) != n:
@@ -106,29 +105,16 @@ def paired_orders(
             )
         pair_sizes = None if sizes is None else sizes[pairs].max(axis=1)
         single_sizes = None if sizes is None else sizes[singles]
-        flat = np.concatenate(
-            [
-                pairs[
-                    epoch_order(
-                        len(pairs),
-                        seed,
-                        epoch,
-                        batch_size=max(1, batch_size // 2),
-                        lengths=pair_sizes,
-                    )
-                ].ravel(),
-                singles[
-                    epoch_order(
-                        len(singles), seed, epoch, batch_size=batch_size, lengths=single_sizes
-                    )
-                ],
-            ]
+        pair_order = epoch_order(
+            len(pairs), seed, epoch, batch_size=max(1, batch_size // 2), lengths=pair_sizes
         )
+        single_order = epoch_order(
+            len(singles), seed, epoch, batch_size=batch_size, lengths=single_sizes
+        )
+        flat = np.concatenate([pairs[pair_order].ravel(), singles[single_order]])
         full = n // batch_size * batch_size
         batches = flat[:full].reshape(-1, batch_size)[rng.permutation(n // batch_size)]
-        cache.clear()  # the loop asks once per step; an epoch's order is drawn once
-        cache[epoch] = np.concatenate([batches.ravel(), flat[full:]])
-        return cache[epoch]
+        return np.concatenate([batches.ravel(), flat[full:]])
 
     return order_of
 
