@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,7 +186,9 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     return artifact
 
 
-def teacher_pair_orders(plan: TextPlan, teacher_outputs: Any, spec: TrainSpec) -> Any:
+def teacher_pair_orders(
+    plan: TextPlan, teacher_outputs: Any, spec: TrainSpec
+) -> Callable[[int], np.ndarray]:
     """``epoch -> order`` that batches each query-shaped text with a teacher-near passage."""
     from ragdistill.distill.loop import input_lengths
     from ragdistill.distill.teacher_pairs import paired_orders, teacher_partners
@@ -273,6 +276,7 @@ def make_evaluator(
     """
     import torch
 
+    from ragdistill.distill.teacher_pairs import unit_rows
     from ragdistill.evaluation.retrieval import ndcg_at_k, overlap_at_k
 
     if not query_ids:
@@ -284,14 +288,14 @@ def make_evaluator(
     random.Random(seed).shuffle(others)
     pool = (pool + others)[: max(EVAL_POOL, len(pool))]
     queries = [dataset.queries[q] for q in query_ids]
-    t_docs = _unit(teacher.embed_many([p.text for p in pool], show_progress=False))
-    t_queries = _unit(teacher.embed_many(queries, input_type="query"))
+    t_docs = unit_rows(teacher.embed_many([p.text for p in pool], show_progress=False))
+    t_queries = unit_rows(teacher.embed_many(queries, input_type="query"))
     teacher_rank = _rankings(t_queries @ t_docs.T, pool)
 
     def evaluate() -> dict[str, float]:
         with torch.no_grad():
-            s_docs = _unit(_encode(model, [p.text for p in pool]))
-            s_queries = _unit(_encode(model, queries))
+            s_docs = unit_rows(_encode(model, [p.text for p in pool]))
+            s_queries = unit_rows(_encode(model, queries))
         student_rank = _rankings(s_queries @ s_docs.T, pool)
         out = {
             "overlap@10": float(
@@ -317,10 +321,6 @@ def _encode(model: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
         for i in range(0, len(texts), batch_size)
     ]
     return np.concatenate(parts)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _rankings(scores: np.ndarray, pool: list[Any]) -> list[list[str]]:

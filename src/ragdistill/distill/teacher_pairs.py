@@ -37,7 +37,7 @@ def teacher_partners(
     """
     if len(passages) == 0:
         return np.empty((len(queries), 0), dtype=np.int64)
-    q, p = _unit(queries), _unit(passages)
+    q, p = unit_rows(queries), unit_rows(passages)
     k = min(k, len(p))
     out = np.empty((len(q), k), dtype=np.int64)
     for start in range(0, len(q), chunk):
@@ -119,6 +119,7 @@ def paired_orders(
     return order_of
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """``x`` as float32 with every row scaled to length 1 (zero rows stay zero)."""
     x = np.asarray(x, dtype=np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
