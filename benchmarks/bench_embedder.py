@@ -85,7 +85,7 @@ def _swap(text: str, pattern: str, replacement: str, what: str) -> str:
 
 
 def recipe_for(name: str, out: Path) -> str:
-    text = resources.files("ragdistill.recipes").joinpath("quickstart.toml").read_text()
+    text = resources.files("ragdistill.stages.embedder").joinpath("quickstart.toml").read_text()
     data, _ = DATASETS[name]
     text = _swap(
         text,
@@ -130,8 +130,8 @@ def train_minutes(name: str, out: Path) -> str:
 
 def run(name: str, out: Path) -> dict:
     from ragdistill.distill import run_recipe
-    from ragdistill.distill.evaluate import ab_for_recipe
     from ragdistill.recipes import parse_recipe, tomllib
+    from ragdistill.stages.embedder.evaluate import ab_for_recipe
 
     text = recipe_for(name, out)
     (out / name).mkdir(parents=True, exist_ok=True)
@@ -254,7 +254,7 @@ def main() -> None:
             body = "\n".join([
                 "Command: `python benchmarks/bench_embedder.py` (after `make setup`; resumes if re-run).",
                 f"Teacher all-mpnet-base-v2 (12 layers, 768-d) distilled into {student_of(name, args.out)}, "
-                f"recipe `src/ragdistill/recipes/quickstart.toml` with the dataset swapped and {EPOCHS} epochs. "
+                f"recipe `src/ragdistill/stages/embedder/quickstart.toml` with the dataset swapped and {EPOCHS} epochs. "
                 "All three arms measured side by side in one process on the 2-core CPU (fp32): quality on the "
                 "evaluated queries with paired-bootstrap 95% CIs; encode throughput on calls of 32 texts, the "
                 "best of 3 passes per arm. Each arm batches as configured: the teacher in its recipe's "

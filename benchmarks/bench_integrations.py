@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> str:
 
     torch.set_num_threads(args.threads)
 
-    from ragdistill.artifacts import load_component
+    from ragdistill.loading import load_component
 
     component = load_component(args.model, stage="embedder")
     results = {

@@ -72,7 +72,7 @@ def recipe_for(dataset: str, student: str, out: Path, args: argparse.Namespace) 
     """The quickstart recipe with this dataset and student, sized for a shared 2-core CPU."""
     from ragdistill.recipes import tomllib
 
-    text = resources.files("ragdistill.recipes").joinpath("reranker-quickstart.toml").read_text()
+    text = resources.files("ragdistill.stages.reranker").joinpath("quickstart.toml").read_text()
     data = tomllib.loads(text)
     data["name"] = f"bench-{dataset}-{student}"
     data["output"] = str(out)
@@ -93,8 +93,8 @@ def recipe_for(dataset: str, student: str, out: Path, args: argparse.Namespace) 
 
 def run(dataset: str, student: str, args: argparse.Namespace) -> dict:
     from ragdistill.distill import run_recipe
-    from ragdistill.distill.rerank_evaluate import ab_for_reranker_recipe
     from ragdistill.recipes import parse_recipe
+    from ragdistill.stages.reranker.evaluate import ab_for_reranker_recipe
 
     out = args.out / dataset / student
     out.mkdir(parents=True, exist_ok=True)
@@ -139,9 +139,9 @@ def members_ndcg(recipe: object, query_ids: list[str]) -> dict[str, float]:
     """Each teacher member's own nDCG@10 on the same lists (from the cached raw scores)."""
     import numpy as np
 
-    from ragdistill.ab.rerank import doc_ranking
-    from ragdistill.distill.reranker import prepare
     from ragdistill.evaluation.retrieval import ndcg_at_k
+    from ragdistill.stages.reranker.ab import doc_ranking
+    from ragdistill.stages.reranker.pipeline import prepare
 
     setup = prepare(recipe, show_progress=False)  # type: ignore[arg-type]
     members = getattr(setup.teacher, "members", [setup.teacher])
@@ -330,7 +330,7 @@ def main() -> None:
     if rows and not args.no_write:
         body = "\n".join([
             "Command: `python benchmarks/bench_reranker.py` (resumes if re-run). Recipe "
-            "`src/ragdistill/recipes/reranker-quickstart.toml` with the dataset and student swapped.",
+            "`src/ragdistill/stages/reranker/quickstart.toml` with the dataset and student swapped.",
             "",
             "- **Teacher**: no cross-encoder weights install offline, so the teacher is the strongest "
             "honest one that does: an **ensemble of the bi-encoders all-mpnet-base-v2 and "

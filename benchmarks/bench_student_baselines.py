@@ -49,7 +49,7 @@ def ndcg10(queries: np.ndarray, docs: np.ndarray, passages: list, qids: list, qr
 def teacher_passages(texts: list[str]) -> np.ndarray:
     """The teacher's passage embeddings through the teacher cache (labelled once, shared)."""
     from ragdistill.distill.cached_teacher import CachedEmbedder
-    from ragdistill.hf.embedders import SentenceTransformerEmbedder
+    from ragdistill.stages.embedder.components import SentenceTransformerEmbedder
 
     teacher = SentenceTransformerEmbedder.from_options({"model": TEACHER}, where="teacher")
     vectors = CachedEmbedder(teacher).embed_many(texts, input_type="document")
@@ -59,10 +59,10 @@ def teacher_passages(texts: list[str]) -> np.ndarray:
 def main() -> None:
     from sentence_transformers import SentenceTransformer
 
-    from ragdistill.distill.embedder import build
+    from ragdistill.config import build
     from ragdistill.models import resolve_model
     from ragdistill.registry import default_registry
-    from ragdistill.students.sentence_transformer import prune_layers
+    from ragdistill.stages.embedder.student import prune_layers
 
     dataset = build(default_registry().dataset("tau2-banking"), {}, "data").load()
     passages = dataset.passages()

@@ -47,7 +47,7 @@ PROMPT = [
 
 def real_stack(which: str) -> dict[str, Any]:
     """Offline models by name (ragdistill provisions them); rerankers built from embedders."""
-    from ragdistill.hf import BiEncoderReranker
+    from ragdistill.stages.reranker.components import BiEncoderReranker
 
     embedder = {"teacher": "all-mpnet-base-v2", "student": "all-MiniLM-L6-v2"}[which]
     return {

@@ -43,7 +43,7 @@ QUESTIONS = ["What does knowledge distillation do?", "What is the capital of Fra
 
 def real_stack(which: str) -> dict[str, Any]:
     """Offline models by name (ragdistill provisions them); rerankers built from embedders."""
-    from ragdistill.hf import BiEncoderReranker
+    from ragdistill.stages.reranker.components import BiEncoderReranker
 
     embedder = {"teacher": "all-mpnet-base-v2", "student": "all-MiniLM-L6-v2"}[which]
     return {

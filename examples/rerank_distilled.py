@@ -2,7 +2,7 @@
 
 Distill one first (all models install offline), then point this at its artifact::
 
-    ragdistill distill src/ragdistill/recipes/reranker-quickstart.toml
+    ragdistill distill src/ragdistill/stages/reranker/quickstart.toml
     python examples/rerank_distilled.py runs/reranker-quickstart/student
 
 The artifact may be any reranker student (cross-encoder, bi-encoder, ColBERT): its
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[tuple[str, float]]]:
     if not Path(args.artifact).is_dir():
         parser.error(
             f"{args.artifact} does not exist; distill a reranker first: "
-            "ragdistill distill src/ragdistill/recipes/reranker-quickstart.toml"
+            "ragdistill distill src/ragdistill/stages/reranker/quickstart.toml"
         )
     out = {}
     for name, rerank in (("LlamaIndex", rerank_llamaindex), ("LangChain", rerank_langchain)):

@@ -180,7 +180,7 @@ GENERATOR_OPTIONS = {"max_new_tokens": 8}
 
 
 def _load(path: Path, stage: str, **options: object) -> object:
-    from ragdistill.artifacts import load_component
+    from ragdistill.loading import load_component
 
     return load_component(path, stage=stage, **options)  # type: ignore[arg-type]
 

@@ -14,6 +14,9 @@ from ragdistill.contracts import request
 from ragdistill.errors import ConfigError, RagdistillError
 from ragdistill.plugins import get_plugin_manager
 from ragdistill.registry import build_registry
+from ragdistill.stages.embedder import components as embedders
+from ragdistill.stages.reranker import components as rerankers
+from ragdistill.stages.reranker import llm_judge
 from ragdistill.testing import tiny
 from ragdistill.testing.contracts import (
     EmbedderContract,
@@ -30,8 +33,8 @@ class TestSentenceTransformerEmbedder(EmbedderContract):
 
     @pytest.fixture(scope="class")
     @classmethod
-    def component(cls, tiny_st_path: Path) -> hf.SentenceTransformerEmbedder:
-        return hf.SentenceTransformerEmbedder(str(tiny_st_path), query_prefix="query: ")
+    def component(cls, tiny_st_path: Path) -> embedders.SentenceTransformerEmbedder:
+        return embedders.SentenceTransformerEmbedder(str(tiny_st_path), query_prefix="query: ")
 
 
 class TestHFEncoderEmbedder(EmbedderContract):
@@ -39,29 +42,31 @@ class TestHFEncoderEmbedder(EmbedderContract):
 
     @pytest.fixture(scope="class", params=["mean", "last"])
     @classmethod
-    def component(cls, request: pytest.FixtureRequest, tiny_st_path: Path) -> hf.HFEncoderEmbedder:
-        return hf.HFEncoderEmbedder(str(tiny_st_path), pooling=request.param, max_length=64)
+    def component(
+        cls, request: pytest.FixtureRequest, tiny_st_path: Path
+    ) -> embedders.HFEncoderEmbedder:
+        return embedders.HFEncoderEmbedder(str(tiny_st_path), pooling=request.param, max_length=64)
 
 
 class TestCrossEncoderReranker(RerankerContract):
     @pytest.fixture(scope="class")
     @classmethod
-    def component(cls, tiny_cross_encoder_path: Path) -> hf.CrossEncoderReranker:
-        return hf.CrossEncoderReranker(str(tiny_cross_encoder_path), batch_size=4)
+    def component(cls, tiny_cross_encoder_path: Path) -> rerankers.CrossEncoderReranker:
+        return rerankers.CrossEncoderReranker(str(tiny_cross_encoder_path), batch_size=4)
 
 
 class TestBiEncoderReranker(RerankerContract):
     @pytest.fixture(scope="class")
     @classmethod
-    def component(cls, tiny_st_path: Path) -> hf.BiEncoderReranker:
-        return hf.BiEncoderReranker(str(tiny_st_path))
+    def component(cls, tiny_st_path: Path) -> rerankers.BiEncoderReranker:
+        return rerankers.BiEncoderReranker(str(tiny_st_path))
 
 
 class TestLLMJudgeReranker(RerankerContract):
     @pytest.fixture(scope="class")
     @classmethod
-    def component(cls, tiny_causal_lm_path: Path) -> hf.LLMJudgeReranker:
-        return hf.LLMJudgeReranker(str(tiny_causal_lm_path), max_length=256)
+    def component(cls, tiny_causal_lm_path: Path) -> llm_judge.LLMJudgeReranker:
+        return llm_judge.LLMJudgeReranker(str(tiny_causal_lm_path), max_length=256)
 
 
 class TestCausalLMGenerator(GeneratorContract):
@@ -92,7 +97,7 @@ def test_from_options_names_a_typo() -> None:
     with pytest.raises(
         ConfigError, match=r"teacher\.normalise: unknown key; did you mean 'normalize'"
     ):
-        hf.SentenceTransformerEmbedder.from_options(
+        embedders.SentenceTransformerEmbedder.from_options(
             {"model": "m", "normalise": False}, where="teacher"
         )
 
@@ -100,10 +105,18 @@ def test_from_options_names_a_typo() -> None:
 @pytest.mark.parametrize(
     ("cls", "options", "match"),
     [
-        (hf.HFEncoderEmbedder, {"model": "m", "pooling": "avg"}, r"teacher\.pooling"),
-        (hf.CrossEncoderReranker, {"model": "m", "max_length": 0}, "max_length must be >= 1"),
-        (hf.LLMJudgeReranker, {"model": "m", "prompt_template": "{query}"}, r"\{document\}"),
-        (hf.LLMJudgeReranker, {"model": "m", "prompt_template": "{query}{document}{x}"}, "x"),
+        (embedders.HFEncoderEmbedder, {"model": "m", "pooling": "avg"}, r"teacher\.pooling"),
+        (
+            rerankers.CrossEncoderReranker,
+            {"model": "m", "max_length": 0},
+            "max_length must be >= 1",
+        ),
+        (llm_judge.LLMJudgeReranker, {"model": "m", "prompt_template": "{query}"}, r"\{document\}"),
+        (
+            llm_judge.LLMJudgeReranker,
+            {"model": "m", "prompt_template": "{query}{document}{x}"},
+            "x",
+        ),
         (hf.LLMQueryTransformer, {"model": "m", "expand_prompt": "{n} {nope}"}, "nope"),
         (hf.CausalLMGenerator, {"model": ""}, "model must be a non-empty"),
         (hf.CausalLMGenerator, {}, r"teacher\.model: required key is missing"),
@@ -115,7 +128,7 @@ def test_from_options_rejects_bad_values(cls: type, options: dict, match: str) -
 
 
 def test_from_options_records_options_and_model(tiny_st_path: Path) -> None:
-    embedder = hf.SentenceTransformerEmbedder.from_options(
+    embedder = embedders.SentenceTransformerEmbedder.from_options(
         {"model": str(tiny_st_path), "batch_size": 4}, where="teacher"
     )
     described = embedder.describe()
@@ -133,17 +146,17 @@ def test_construction_loads_nothing() -> None:
 def test_missing_model_is_named(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-model")
     with pytest.raises(RagdistillError, match="no-such-model"):
-        hf.CrossEncoderReranker(missing).score("q", ["d"])
+        rerankers.CrossEncoderReranker(missing).score("q", ["d"])
 
 
 @pytest.mark.parametrize(
     ("stage", "name", "cls"),
     [
-        ("embedder", "sentence-transformers", hf.SentenceTransformerEmbedder),
-        ("embedder", "hf-encoder", hf.HFEncoderEmbedder),
-        ("reranker", "cross-encoder", hf.CrossEncoderReranker),
-        ("reranker", "bi-encoder", hf.BiEncoderReranker),
-        ("reranker", "llm-judge", hf.LLMJudgeReranker),
+        ("embedder", "sentence-transformers", embedders.SentenceTransformerEmbedder),
+        ("embedder", "hf-encoder", embedders.HFEncoderEmbedder),
+        ("reranker", "cross-encoder", rerankers.CrossEncoderReranker),
+        ("reranker", "bi-encoder", rerankers.BiEncoderReranker),
+        ("reranker", "llm-judge", llm_judge.LLMJudgeReranker),
         ("generator", "hf-causal-lm", hf.CausalLMGenerator),
         ("query_transformer", "hf-llm", hf.LLMQueryTransformer),
         ("query_transformer", "hf-seq2seq", hf.Seq2SeqQueryTransformer),
@@ -175,7 +188,7 @@ def test_parse_queries_cleans_numbering_and_duplicates() -> None:
 def test_pooling_ignores_padding() -> None:
     import torch
 
-    from ragdistill.hf.embedders import pool
+    from ragdistill.stages.embedder.components import pool
 
     hidden = torch.tensor([[[1.0], [3.0], [100.0]], [[-100.0], [2.0], [4.0]]])
     mask = torch.tensor([[1, 1, 0], [0, 1, 1]])  # right-padded row, left-padded row
@@ -186,8 +199,8 @@ def test_pooling_ignores_padding() -> None:
 
 
 def test_query_prefix_changes_only_queries(tiny_st_path: Path) -> None:
-    plain = hf.SentenceTransformerEmbedder(str(tiny_st_path))
-    prefixed = hf.SentenceTransformerEmbedder(str(tiny_st_path), query_prefix="query: ")
+    plain = embedders.SentenceTransformerEmbedder(str(tiny_st_path))
+    prefixed = embedders.SentenceTransformerEmbedder(str(tiny_st_path), query_prefix="query: ")
     np.testing.assert_allclose(prefixed.embed("dogs"), plain.embed("dogs"), atol=1e-6)
     assert not np.allclose(prefixed.embed_query("dogs"), plain.embed_query("dogs"))
 
@@ -234,7 +247,7 @@ def test_tiny_builds_are_cached_and_deterministic(
 
 def test_tiny_sentence_transformer_dense_head(tmp_path: Path) -> None:
     path = tiny.tiny_sentence_transformer(tmp_path / "st", dim_out=16)
-    assert hf.SentenceTransformerEmbedder(str(path)).dimension == 16
+    assert embedders.SentenceTransformerEmbedder(str(path)).dimension == 16
 
 
 def test_tiny_tokenizer_round_trip(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from ragdistill.contracts import CONTRACTS, Component, Stage
 
 def load(source: str | os.PathLike[str], stage: Stage, **options: Any) -> Component:
     """An artifact directory, a plain model folder or a model name -> a checked component."""
-    from ragdistill.artifacts import load_component
+    from ragdistill.loading import load_component
 
     return check(load_component(source, stage=stage, **options), stage, where=os.fspath(source))
 

@@ -3,8 +3,9 @@
 An artifact directory loads in the library it came from (``SentenceTransformer(path)``,
 ``AutoModel...from_pretrained(path)``) and carries ``ragdistill.json`` beside the model
 files: stage, how to load it back, teacher, student, recipe, data fingerprint,
-metrics, library versions and the sha256 of every file. :func:`load_component`
-verifies those checksums before loading, and refuses pickle-based weight files.
+metrics, library versions and the sha256 of every file. :func:`verify_artifact`
+checks those checksums (``ragdistill.loading`` runs it before every load), and pickle-based
+weight files are refused.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ragdistill.contracts import STAGES, Component, Stage
+from ragdistill.contracts import Stage
 from ragdistill.errors import ChecksumError, ConfigError
 
 MANIFEST_NAME = "ragdistill.json"
@@ -71,8 +72,8 @@ def write_manifest(
 ) -> dict[str, Any]:
     """Checksum every file in ``root`` and write its manifest; refuses pickle files."""
     path = Path(root)
-    if stage not in STAGES:
-        raise ConfigError(f"stage must be one of {STAGES}, got {stage!r}")
+    if not (isinstance(stage, str) and stage.isidentifier()):
+        raise ConfigError(f"stage must be a stage name such as 'embedder', got {stage!r}")
     refuse_pickles(path)
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -147,61 +148,3 @@ def refuse_pickles(root: Path) -> None:
             f"{root} contains pickle-based weight files ({', '.join(sorted(found)[:5])}); "
             "ragdistill loads safetensors only: re-save the model with safe_serialization=True"
         )
-
-
-def guess_loader(root: Path) -> tuple[Stage, str]:
-    """The stage and teacher name that load a plain model folder without a manifest."""
-    if (root / "modules.json").is_file():
-        return "embedder", "sentence-transformers"
-    config_path = root / "config.json"
-    if config_path.is_file():
-        config = json.loads(config_path.read_text())
-        archs = " ".join(config.get("architectures") or [])
-        if "SequenceClassification" in archs:
-            return "reranker", "cross-encoder"
-        if "ConditionalGeneration" in archs or config.get("is_encoder_decoder"):
-            return "query_transformer", "hf-seq2seq"
-        if "CausalLM" in archs:
-            return "generator", "hf-causal-lm"
-        return "embedder", "hf-encoder"
-    raise ConfigError(
-        f"{root} is neither a ragdistill artifact nor a model folder (no {MANIFEST_NAME}, "
-        "modules.json or config.json); pass an artifact directory or a model name"
-    )
-
-
-def load_component(
-    path_or_name: str | os.PathLike[str],
-    stage: Stage | None = None,
-    **options: Any,
-) -> Component:
-    """Load an artifact directory, a plain model folder or a provisionable model name.
-
-    ``options`` are passed to the loader component (``device``, ``batch_size``...).
-    """
-    from ragdistill.registry import default_registry
-
-    root = Path(path_or_name)
-    if not root.is_dir():
-        from ragdistill.models import resolve_model
-
-        resolved = resolve_model(str(path_or_name))
-        root = Path(resolved)
-        if not root.is_dir():
-            raise ConfigError(
-                f"{path_or_name!r} is not a directory nor a model ragdistill can provision; "
-                "see `ragdistill models list --available`"
-            )
-    manifest = read_manifest(root)
-    if manifest is not None:
-        verify_artifact(root)
-        found_stage, loader = manifest["stage"], manifest["loader"]
-        options = {**manifest.get("load_options", {}), **options}
-    else:
-        found_stage, loader = guess_loader(root)
-    if stage is not None and stage != found_stage:
-        raise ConfigError(f"{root} holds a {found_stage}, not a {stage}")
-    cls = default_registry().teacher(found_stage, loader)
-    component: Component = cls.from_options({"model": str(root), **options}, where=str(root))
-    component.manifest = manifest  # type: ignore[attr-defined]
-    return component

@@ -99,3 +99,13 @@ def _fields_at(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:
         else:
             return []
     return list(getattr(current, "model_fields", {}))
+
+
+def build(cls: type, options: dict[str, Any], where: str) -> Any:
+    """Instantiate a registered class from validated recipe options."""
+    from_options = getattr(cls, "from_options", None)
+    if from_options is not None:
+        return from_options(options, where=where)
+    instance = cls(**validate_options(cls, options, where=where))
+    instance.options = dict(options)
+    return instance

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ragdistill.losses.base import DistillationLoss
     from ragdistill.models.sources import ModelSource
     from ragdistill.runtime import RuntimeBackend
+    from ragdistill.stage import DistillationStage
     from ragdistill.students import Student
 
 PROJECT_NAME = "ragdistill"
@@ -34,12 +35,28 @@ ENTRY_POINT_GROUP = "ragdistill"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
+RegisterStage = Callable[[str, "type[DistillationStage[Any]]"], None]
 RegisterTeacher = Callable[[str, "type[Component]"], None]
 RegisterStudent = Callable[[str, "type[Student]"], None]
 RegisterLoss = Callable[[str, "type[DistillationLoss]"], None]
 RegisterRuntime = Callable[[str, "type[RuntimeBackend]"], None]
 RegisterDataset = Callable[[str, "type[DatasetLoader]"], None]
 RegisterModelSource = Callable[[str, "type[ModelSource]"], None]
+
+
+@hookspec
+def register_stages(register: RegisterStage) -> None:
+    """Register distillable stages: ``register(name, cls)`` once per stage.
+
+    ``cls`` subclasses :class:`ragdistill.stage.DistillationStage`; ``name`` equals its
+    ``contract.stage`` and names the recipe's ``stage = ...`` and ``[<name>]`` options
+    table. The stage supplies its distillation pipeline, its A/B (``ragdistill ab
+    <name>``) and its demo recipe; its teachers, students and losses are registered
+    through the other hooks, usually by the same plugin module. The built-in embedder
+    and reranker stages are registered this way (``ragdistill.stages.*.plugin``).
+    Called once each time a registry is built; the CLI builds one with this hook only,
+    so keep the stage's module free of heavy imports.
+    """
 
 
 @hookspec

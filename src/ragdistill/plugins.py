@@ -30,8 +30,9 @@ from ragdistill.errors import PluginError
 log = logging.getLogger(__name__)
 
 DEFAULT_PLUGINS = (
+    "ragdistill.stages.embedder.plugin",
+    "ragdistill.stages.reranker.plugin",
     "ragdistill.default_plugins.hf_components",
-    "ragdistill.default_plugins.students",
     "ragdistill.default_plugins.losses",
     "ragdistill.default_plugins.runtimes",
     "ragdistill.default_plugins.datasets",
@@ -170,9 +171,9 @@ def default_plugin_manager() -> RagdistillPluginManager:
 
 
 def reset() -> None:
-    """Forget the process-wide manager and registry (tests; after installing a plugin)."""
+    """Forget the process-wide manager (tests; after installing a plugin).
+
+    The registry built from it is rebuilt on its next use.
+    """
     global _default
     _default = None
-    from ragdistill import registry
-
-    registry.reset()

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pluggy
 
 from ragdistill.config import suggest
 from ragdistill.contracts import STAGES, Stage, stage_of
 from ragdistill.errors import MissingDependencyError, PluginError, UnknownNameError
+from ragdistill.plugins import default_plugin_manager
 
-Kind = Literal["teacher", "student", "loss", "runtime", "dataset", "model_source"]
+if TYPE_CHECKING:
+    from ragdistill.stage import DistillationStage
+
+Kind = Literal["stage", "teacher", "student", "loss", "runtime", "dataset", "model_source"]
 HOOK_OF_KIND: dict[Kind, str] = {
+    "stage": "register_stages",
     "teacher": "register_teachers",
     "student": "register_students",
     "loss": "register_losses",
@@ -42,8 +47,19 @@ class Entry:
         return (self.kind, self.stage, self.name)
 
 
+#: Top-level recipe keys: a stage of one of these names could not have its ``[<stage>]`` table.
+RESERVED_STAGE_NAMES = frozenset(
+    {"stage", "name", "output", "cache_dir", "teacher", "student", "data", "losses", "train",
+     "runtime", "evaluate", "stage_options"}
+)  # fmt: skip
+
+
 def _base_class(kind: Kind) -> type | None:
     # Imported on demand: the loss and student bases pull in torch.
+    if kind == "stage":
+        from ragdistill.stage import DistillationStage
+
+        return DistillationStage
     if kind == "loss":
         from ragdistill.losses.base import DistillationLoss
 
@@ -87,9 +103,10 @@ class Registry:
                 stage = stage_of(obj) if kind == "teacher" else obj.stage
             except (TypeError, AttributeError) as exc:
                 raise PluginError(f"plugin {plugin!r}: {hook}({name!r}, ...): {exc}") from None
-            if stage not in STAGES:
+            if not (isinstance(stage, str) and stage):
                 raise PluginError(
-                    f"plugin {plugin!r}: student {name!r} has unknown stage {stage!r}"
+                    f"plugin {plugin!r}: {kind} {name!r} has no stage; set its `stage` to the "
+                    f"name of a stage, e.g. one of {', '.join(STAGES)}"
                 )
         base = _base_class(kind)
         if base is not None and not issubclass(obj, base):
@@ -97,6 +114,8 @@ class Registry:
                 f"plugin {plugin!r}: {hook}({name!r}, {obj.__qualname__}) must register a "
                 f"subclass of {base.__module__}.{base.__qualname__}"
             )
+        if kind == "stage":
+            _check_stage(name, obj, plugin)
         entry = Entry(kind, name, obj, plugin, stage)
         if (old := self._entries.get(entry.key)) is not None:
             what = f"{stage} {kind}" if stage else kind
@@ -130,6 +149,14 @@ class Registry:
             )
         return entry.obj
 
+    def stage(self, name: str) -> type[DistillationStage[Any]]:
+        cls: type[DistillationStage[Any]] = self.get("stage", name)
+        return cls
+
+    def stage_names(self) -> list[str]:
+        """Registered stages, in registration order (the built-ins first)."""
+        return [e.name for e in self.entries("stage")]
+
     def teacher(self, stage: Stage, name: str) -> type:
         return self.get("teacher", name, stage=stage)
 
@@ -152,6 +179,21 @@ class Registry:
         return [e for e in self._entries.values() if e.plugin == plugin]
 
 
+def _check_stage(name: str, cls: type, plugin: str) -> None:
+    where = f"plugin {plugin!r}: register_stages({name!r}, {cls.__qualname__})"
+    if not name.isidentifier() or name in RESERVED_STAGE_NAMES:
+        raise PluginError(
+            f"{where}: a stage name must be an identifier and not a recipe section "
+            f"({', '.join(sorted(RESERVED_STAGE_NAMES))}); rename the stage"
+        )
+    contract = getattr(cls, "contract", None)
+    if not (isinstance(contract, type) and getattr(contract, "stage", None) == name):
+        raise PluginError(
+            f"{where}: its `contract` must be a component contract whose `stage` is {name!r} "
+            f"(got {getattr(contract, '__qualname__', contract)!r}); set both to one name"
+        )
+
+
 def build_registry(
     pm: pluggy.PluginManager, kinds: Iterable[Kind] = tuple(HOOK_OF_KIND)
 ) -> Registry:
@@ -159,8 +201,8 @@ def build_registry(
     registry = Registry()
     for kind in kinds:
         caller = getattr(pm.hook, HOOK_OF_KIND[kind])
-        # Reversed: pluggy lists last-registered first; built-ins register first.
-        for impl in reversed(caller.get_hookimpls()):
+        # In registration order: the built-ins first, then entry points by name.
+        for impl in caller.get_hookimpls():
             register = _register_for(registry, kind, impl.plugin_name)
             try:
                 impl.function(register=register)
@@ -185,19 +227,24 @@ def _register_for(registry: Registry, kind: Kind, plugin: str) -> Callable[[str,
     return register
 
 
-_default: Registry | None = None
+_default: tuple[pluggy.PluginManager, Registry] | None = None
 
 
 def default_registry() -> Registry:
-    """The registry of the process-wide plugin manager, built on first use."""
-    global _default
-    if _default is None:
-        from ragdistill.plugins import default_plugin_manager
+    """The registry of the process-wide plugin manager, built on first use.
 
-        _default = build_registry(default_plugin_manager())
-    return _default
+    Rebuilt when :func:`ragdistill.plugins.reset` has replaced that manager.
+    """
+    global _default
+    pm = default_plugin_manager()
+    if _default is None or _default[0] is not pm:
+        _default = (pm, build_registry(pm))
+    return _default[1]
 
 
 def reset() -> None:
+    """Forget the process-wide registry; the next use rebuilds it from the same manager
+    (after registering a plugin on it by hand). :func:`ragdistill.plugins.reset` also
+    replaces the manager."""
     global _default
     _default = None

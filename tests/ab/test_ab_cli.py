@@ -9,7 +9,7 @@ import pytest
 from ab_fixtures import TOPICS
 from click.testing import CliRunner
 
-from ragdistill.cli.ab_cmd import ab
+from ragdistill.stages.embedder.cli import ab
 
 pytest.importorskip("chromadb")
 

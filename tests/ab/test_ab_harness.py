@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from ab_fixtures import BagOfWords
 
-from ragdistill.ab import ABResult, run_retrieval_ab, write_html_report
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.errors import ConfigError
+from ragdistill.stages.embedder.ab import run_retrieval_ab
+from ragdistill.stages.embedder.ab_report import write_html_report
+from ragdistill.stages.embedder.ab_result import ABResult
 
 pytest.importorskip("chromadb")
 

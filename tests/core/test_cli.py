@@ -47,12 +47,14 @@ def test_plugins_json_lists_builtins_and_what_they_register():
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     names = {p["name"] for p in data["plugins"]}
-    assert "ragdistill.default_plugins.students" in names
-    students = next(p for p in data["plugins"] if p["name"].endswith(".students"))
-    assert students["hooks"] == ["register_students"]
-    assert {"kind": "student", "stage": "embedder", "name": "sentence-transformers"} in students[
-        "registers"
-    ]
+    assert "ragdistill.stages.reranker.plugin" in names
+    embedder = next(p for p in data["plugins"] if p["name"] == "ragdistill.stages.embedder.plugin")
+    assert embedder["hooks"] == [
+        "register_losses", "register_stages", "register_students", "register_teachers"
+    ]  # fmt: skip
+    registers = embedder["registers"]
+    assert {"kind": "stage", "stage": None, "name": "embedder"} in registers
+    assert {"kind": "student", "stage": "embedder", "name": "sentence-transformers"} in registers
 
 
 def test_errors_print_without_traceback(tmp_path):

@@ -13,14 +13,15 @@ import time
 import numpy as np
 import pytest
 
-from ragdistill.artifacts import load_component, read_manifest
+from ragdistill.artifacts import read_manifest
 from ragdistill.distill.loop import steps_per_epoch
 from ragdistill.errors import ChecksumError
+from ragdistill.loading import load_component
 from tests.core.tiny_beir import tiny_recipe, write_tiny_beir
 
 SLOW_TEACHER = '''
 import os, time
-from ragdistill.hf import SentenceTransformerEmbedder
+from ragdistill.stages.embedder.components import SentenceTransformerEmbedder
 from ragdistill.hookspecs import hookimpl
 
 
@@ -48,8 +49,8 @@ def workdir(tmp_path, tiny_st_path):
 
 def test_distill_then_ab_writes_a_loadable_artifact_and_report(workdir, tiny_st_path):
     from ragdistill.distill import run_recipe
-    from ragdistill.distill.evaluate import ab_for_recipe
     from ragdistill.recipes import load_recipe
+    from ragdistill.stages.embedder.evaluate import ab_for_recipe
 
     recipe = load_recipe(tiny_recipe(workdir, tiny_st_path, tiny_st_path, workdir / "beir"))
     artifact = run_recipe(recipe, show_progress=False)
@@ -80,9 +81,9 @@ def test_teacher_paired_batches_train_every_text_once_an_epoch(workdir, tiny_st_
     from ragdistill.recipes import load_recipe
 
     path = tiny_recipe(workdir, tiny_st_path, tiny_st_path, workdir / "beir")
-    path.write_text(path.read_text().replace("[train]\n", "[train]\nteacher_pairs = true\n"))
+    path.write_text(path.read_text() + "\n[embedder]\nteacher_pairs = true\n")
     recipe = load_recipe(path)
-    assert recipe.train.teacher_pairs
+    assert recipe.stage_options == {"teacher_pairs": True}
     metrics = read_manifest(run_recipe(recipe, show_progress=False))["metrics"]
     assert metrics["train/steps"] == 3 * steps_per_epoch(metrics["train/texts"], 8)
     assert np.isfinite(metrics["train/final_loss"])

@@ -142,7 +142,8 @@ def test_environment_selects_plugins(installer, env, loaded):
 def test_builtins_are_registered_through_the_hooks():
     registry = build_registry(get_plugin_manager(entry_points=False))
     plugins = {e.plugin for e in registry.entries()}
-    assert all(p.startswith("ragdistill.default_plugins.") for p in plugins)
+    assert all(p.startswith(("ragdistill.default_plugins.", "ragdistill.stages.")) for p in plugins)
+    assert registry.stage_names()[:2] == ["embedder", "reranker"]
     assert registry.student("embedder", "sentence-transformers")
     assert registry.runtime("torch")
 

@@ -127,7 +127,7 @@ def test_fingerprint_ignores_output_but_not_training(tmp_path):
 def test_packaged_quickstart_validates(tmp_path):
     from importlib import resources
 
-    text = resources.files("ragdistill.recipes").joinpath("quickstart.toml").read_text()
+    text = resources.files("ragdistill.stages.embedder").joinpath("quickstart.toml").read_text()
     (tmp_path / "q.toml").write_text(text)
     recipe = load_recipe(tmp_path / "q.toml")
     assert recipe.stage == "embedder" and recipe.teacher.options["model"] == "all-mpnet-base-v2"
@@ -137,24 +137,38 @@ def test_packaged_quickstart_validates(tmp_path):
     assert recipe.train.group_by_length
 
 
-def test_teacher_pairs_belong_to_embedder_recipes(tmp_path):
+def test_teacher_pairs_is_an_embedder_stage_option(tmp_path):
     data = load_recipe(write(tmp_path, GOOD)).model_dump(mode="json")
-    paired = {**data, "train": {**data["train"], "teacher_pairs": True}}
-    assert parse_recipe(paired).train.teacher_pairs
-    reranker = {**paired, "stage": "reranker", "losses": [{"name": "margin-mse"}]}
-    with pytest.raises(ConfigError, match=r"train\.teacher_pairs pairs queries with passages"):
+    assert parse_recipe({**data, "embedder": {"teacher_pairs": True}}).stage_options == {
+        "teacher_pairs": True
+    }
+    old_place = {**data, "train": {**data["train"], "teacher_pairs": True}}
+    with pytest.raises(
+        ConfigError,
+        match=r"train\.teacher_pairs is now an option of the embedder stage: move it as "
+        r"`teacher_pairs = \.\.\.` under \[embedder\]",
+    ):
+        parse_recipe(old_place)
+    reranker = {**old_place, "stage": "reranker", "losses": [{"name": "margin-mse"}]}
+    with pytest.raises(ConfigError, match=r"remove it from this reranker recipe"):
         parse_recipe(reranker)
+    with pytest.raises(ConfigError, match=r"embedder\.teacher_pair: unknown key"):
+        parse_recipe({**data, "embedder": {"teacher_pair": True}})
 
 
-def test_a_later_train_option_left_off_keeps_the_old_fingerprint(tmp_path):
+def _old_fingerprint(data: dict) -> str:
     import hashlib
     import json
 
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_a_moved_or_later_option_keeps_the_old_fingerprint(tmp_path):
     recipe = load_recipe(write(tmp_path, GOOD))
     data = recipe.model_dump(mode="json", exclude={"output", "evaluate", "cache_dir", "name"})
-    data.pop("candidates")
-    del data["train"]["teacher_pairs"]  # a recipe fingerprinted before the option existed
-    before = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-    assert recipe_fingerprint(recipe) == before
-    paired = parse_recipe({**recipe.model_dump(mode="json"), "train": {"teacher_pairs": True}})
-    assert recipe_fingerprint(paired) != before
+    data.pop("stage_options")  # a recipe fingerprinted before teacher_pairs existed
+    assert recipe_fingerprint(recipe) == _old_fingerprint(data)
+    paired = parse_recipe({**recipe.model_dump(mode="json"), "embedder": {"teacher_pairs": True}})
+    # Hashed where [train] kept it before the embedder stage owned it.
+    data["train"]["teacher_pairs"] = True
+    assert recipe_fingerprint(paired) == _old_fingerprint(data)

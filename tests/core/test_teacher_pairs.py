@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ragdistill.distill.teacher_pairs import pair_up, paired_orders, teacher_partners
+from ragdistill.stages.embedder.teacher_pairs import pair_up, paired_orders, teacher_partners
 
 # Inputs 0..5 are passages, 6..11 queries; query 6 + i is passage i with some noise, so
 # each query's teacher favourite is "its" passage.

@@ -8,8 +8,8 @@ import pytest
 
 from ragdistill.data import BeirDataset
 from ragdistill.data.squad import SquadDataset
-from ragdistill.distill.embedder import plan_texts
 from ragdistill.errors import ConfigError
+from ragdistill.stages.embedder.pipeline import plan_texts
 
 
 @pytest.fixture

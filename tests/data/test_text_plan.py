@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ragdistill.distill.embedder import balanced_sample
+from ragdistill.stages.embedder.pipeline import balanced_sample
 
 
 def _pool(docs: int, queries: int) -> list[tuple[str, str]]:

@@ -115,7 +115,7 @@ def test_bad_arguments(tmp_path: Path, hashing: HashingEmbedder) -> None:
 
 def test_tiny_sentence_transformer(tmp_path: Path) -> None:
     tiny = pytest.importorskip("ragdistill.testing.tiny")
-    hf = pytest.importorskip("ragdistill.hf.embedders")
+    hf = pytest.importorskip("ragdistill.stages.embedder.components")
     model = tiny.tiny_sentence_transformer(tmp_path / "tiny")
     embedder = hf.SentenceTransformerEmbedder(str(model))
     index = ChromaIndex(embedder, path=tmp_path / "db", collection="tiny", show_progress=False)

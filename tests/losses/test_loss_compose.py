@@ -10,17 +10,11 @@ import pytest
 import torch
 
 from ragdistill.errors import ConfigError, PluginError, UnknownNameError
-from ragdistill.losses import (
-    DistillationLoss,
-    EmbeddingMSELoss,
-    NTXentLoss,
-    PointwiseMSELoss,
-    WeightedLoss,
-    build_losses,
-    validate_loss_specs,
-)
+from ragdistill.losses import DistillationLoss, WeightedLoss, build_losses, validate_loss_specs
 from ragdistill.plugins import get_plugin_manager
 from ragdistill.registry import Registry, build_registry
+from ragdistill.stages.embedder.losses import EmbeddingMSELoss, NTXentLoss
+from ragdistill.stages.reranker.losses import PointwiseMSELoss
 
 BUILTIN = {
     "mse", "ntxent", "matryoshka", "cosine", "margin-mse", "listwise-kl", "pointwise-mse",
@@ -36,11 +30,18 @@ def registry() -> Registry:
 def test_builtins_registered(registry: Registry) -> None:
     assert registry.loss("ntxent") is NTXentLoss
     assert {e.name for e in registry.entries("loss")} == BUILTIN
-    assert {e.plugin for e in registry.entries("loss")} == {"ragdistill.default_plugins.losses"}
+    assert {e.plugin for e in registry.entries("loss")} == {
+        "ragdistill.default_plugins.losses",
+        "ragdistill.stages.embedder.plugin",
+        "ragdistill.stages.reranker.plugin",
+    }
 
 
 def test_hook_module_is_torch_free() -> None:
-    code = "import sys, ragdistill.default_plugins.losses; print('torch' in sys.modules)"
+    code = (
+        "import sys, ragdistill.default_plugins.losses, ragdistill.stages.embedder.plugin, "
+        "ragdistill.stages.reranker.plugin; print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -194,5 +195,7 @@ def test_registry_rejects_non_loss() -> None:
 
 
 def test_bad_stage_on_subclass() -> None:
-    with pytest.raises(TypeError, match=r"stage is 'retriever'"):
-        type("Bad", (EmbeddingMSELoss,), {"stage": "retriever"})
+    with pytest.raises(TypeError, match=r"stage is ''; set it to the name of the stage"):
+        type("Bad", (EmbeddingMSELoss,), {"stage": ""})
+    # A third-party stage's name is a stage too.
+    assert type("Mine", (EmbeddingMSELoss,), {"stage": "retriever"}).supports("retriever")

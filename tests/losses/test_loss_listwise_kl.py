@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from ragdistill.losses import ListwiseKLLoss, LossInputError, OptionError, listwise_kl
+from ragdistill.losses import LossInputError, OptionError
+from ragdistill.stages.reranker.losses import ListwiseKLLoss, listwise_kl
 
 
 def softmax(xs: list[float]) -> list[float]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ragdistill.losses import (
-    LossInputError,
+from ragdistill.losses import LossInputError, OptionError
+from ragdistill.stages.reranker.losses import (
     MarginMSELoss,
-    OptionError,
     PointwiseMSELoss,
     margin_mse,
     pointwise_mse,

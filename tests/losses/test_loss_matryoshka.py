@@ -6,13 +6,8 @@ import pytest
 import torch
 
 from ragdistill.errors import ConfigError
-from ragdistill.losses import (
-    EmbeddingMSELoss,
-    LossInputError,
-    MatryoshkaLoss,
-    NTXentLoss,
-    OptionError,
-)
+from ragdistill.losses import LossInputError, OptionError
+from ragdistill.stages.embedder.losses import EmbeddingMSELoss, MatryoshkaLoss, NTXentLoss
 
 
 def test_hand_computed_mse() -> None:

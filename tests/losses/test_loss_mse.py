@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ragdistill.losses import (
+from ragdistill.losses import LossInputError
+from ragdistill.losses.shapes import OrthonormalProjection
+from ragdistill.stages.embedder.losses import (
     CosineDistillationLoss,
     EmbeddingMSELoss,
-    LossInputError,
     cosine_distance,
     embedding_mse,
 )
-from ragdistill.losses.shapes import OrthonormalProjection
 
 
 def test_mse_hand_computed() -> None:

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from ragdistill.losses import NTXentLoss, OptionError, ntxent
+from ragdistill.losses import OptionError
+from ragdistill.stages.embedder.losses import NTXentLoss, ntxent
 
 STUDENT = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
 TEACHER = torch.tensor([[1.0, 0.0], [1.0, 1.0]])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ragdistill.losses import CosineDistillationLoss, LossInputError, NTXentLoss, WeightedLoss
+from ragdistill.losses import LossInputError, WeightedLoss
 from ragdistill.losses.shapes import OrthonormalProjection
+from ragdistill.stages.embedder.losses import CosineDistillationLoss, NTXentLoss
 
 
 def _rotation(rows: int, cols: int) -> torch.Tensor:
@@ -45,8 +46,8 @@ def test_wrong_widths_are_refused() -> None:
 
 
 def test_fit_projections_fits_every_projection_of_the_losses(tiny_st_path) -> None:
-    from ragdistill.distill.embedder import fit_projections
-    from ragdistill.students.sentence_transformer import SentenceTransformerStudent
+    from ragdistill.stages.embedder.pipeline import fit_projections
+    from ragdistill.stages.embedder.student import SentenceTransformerStudent
 
     model = SentenceTransformerStudent(model=str(tiny_st_path)).build()
     texts = [f"text number {i} about topic {i % 3}" for i in range(12)]

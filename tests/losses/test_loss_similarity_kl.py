@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from ragdistill.losses import OptionError, SimilarityKLLoss, similarity_kl
+from ragdistill.losses import OptionError
+from ragdistill.stages.embedder.losses import SimilarityKLLoss, similarity_kl
 
 # Student cosines: s1.s2 = 0, s1.s3 = s2.s3 = 1/sqrt2. Teacher: t1.t2 = 1, t1.t3 = t2.t3 = 0.
 STUDENT = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])

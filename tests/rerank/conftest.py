@@ -30,13 +30,13 @@ dataset = "beir"
 path = "{data}"
 unjudged_queries = true
 
-[candidates]
+[reranker.candidates]
 k = 12
 window = [2, 12]
 negatives = 3
 in_batch_negatives = {in_batch}
 
-[candidates.embedder]
+[reranker.candidates.embedder]
 kind = "sentence-transformers"
 model = "{first_stage}"
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ragdistill.artifacts import load_component, read_manifest
+from ragdistill.artifacts import read_manifest
+from ragdistill.loading import load_component
 from tests.rerank.conftest import write_recipe
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rerank_distilled.py"
@@ -60,8 +61,8 @@ def test_distill_each_student_then_ab(
     extra, in_batch,
 ):  # fmt: skip
     from ragdistill.distill import run_recipe
-    from ragdistill.distill.rerank_evaluate import ab_for_reranker_recipe
     from ragdistill.recipes import load_recipe
+    from ragdistill.stages.reranker.evaluate import ab_for_reranker_recipe
 
     teacher = tiny_cross_encoder_path if teacher_kind == "cross-encoder" else tiny_st_path
     path = write_recipe(

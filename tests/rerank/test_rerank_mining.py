@@ -1,4 +1,4 @@
-"""Mining reranker training data, the recipe's [candidates] table, the A/B helpers."""
+"""Mining reranker training data, the recipe's [reranker.candidates] table, the A/B helpers."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from ragdistill.datasets import Document, Passage, RetrievalDataset
-from ragdistill.distill.mining import (
+from ragdistill.errors import ConfigError
+from ragdistill.recipes.schema import TrainSpec
+from ragdistill.stages.reranker.mining import (
     mine_example,
     near_duplicate,
     plan_batches,
     training_queries,
     with_in_batch,
 )
-from ragdistill.errors import ConfigError
-from ragdistill.recipes.schema import TrainSpec
 
 
 def _passages(texts: list[str]) -> list[Passage]:
@@ -89,7 +89,7 @@ class Recorder(torch.nn.Module):
 def test_plan_batches_matches_what_the_loop_trains_on(tmp_path, grouped):
     from ragdistill.distill.loop import train
     from ragdistill.losses.compose import WeightedLoss
-    from ragdistill.losses.listwise_kl import ListwiseKLLoss
+    from ragdistill.stages.reranker.losses.listwise_kl import ListwiseKLLoss
 
     spec = TrainSpec(
         epochs=3, batch_size=4, max_steps=7, checkpoint_every=100, group_by_length=grouped
@@ -120,7 +120,7 @@ def test_training_queries_hold_out_judged_queries_and_add_titles():
 def test_kendall_tau_matches_scipy():
     kendalltau = pytest.importorskip("scipy.stats").kendalltau
 
-    from ragdistill.ab.rerank import kendall_tau
+    from ragdistill.stages.reranker.ab import kendall_tau
 
     rng = np.random.default_rng(0)
     for _ in range(5):
@@ -130,7 +130,7 @@ def test_kendall_tau_matches_scipy():
 
 
 def test_doc_ranking_scores_a_document_by_its_best_passage():
-    from ragdistill.ab.rerank import doc_ranking
+    from ragdistill.stages.reranker.ab import doc_ranking
 
     ps = [Passage("a#0", "a", ""), Passage("b", "b", ""), Passage("a#1", "a", "")]
     assert doc_ranking(ps, [0.1, 0.5, 0.9]) == ["a", "b"]
@@ -160,42 +160,52 @@ def _parse(**kw):
     return parse_recipe(tomllib.loads(textwrap.dedent(RERANKER_RECIPE.format(**values))))
 
 
+def _candidates(recipe):
+    from ragdistill.stages.reranker.options import RerankerOptions
+
+    return RerankerOptions.model_validate(recipe.stage_options).candidates
+
+
 def test_candidates_table_is_validated_at_load():
-    recipe = _parse()
-    assert recipe.candidates is not None and recipe.candidates.window == (3, 50)
+    assert _candidates(_parse()).window == (3, 50)
     with pytest.raises(ConfigError, match="window"):
-        _parse(extra="[candidates]\nk = 10\nwindow = [3, 50]")
-    with pytest.raises(ConfigError, match=r"candidates\.negativs: unknown key"):
-        _parse(extra="[candidates]\nnegativs = 3")
-    with pytest.raises(ConfigError, match=r"\[candidates\.embedder\] kind"):
-        _parse(extra='[candidates.embedder]\nkind = "nope"')
+        _parse(extra="[reranker.candidates]\nk = 10\nwindow = [3, 50]")
+    with pytest.raises(ConfigError, match=r"reranker\.candidates\.negativs: unknown key"):
+        _parse(extra="[reranker.candidates]\nnegativs = 3")
+    with pytest.raises(ConfigError, match=r"\[reranker\.candidates\.embedder\] kind"):
+        _parse(extra='[reranker.candidates.embedder]\nkind = "nope"')
+    with pytest.raises(ConfigError, match=r"move it as the table \[reranker\.candidates\]"):
+        _parse(extra="[candidates]\nk = 10")
     with pytest.raises(ConfigError, match="remove it from this embedder recipe"):
         _parse(stage="embedder", teacher="sentence-transformers", student="sentence-transformers",
                loss="mse", extra="[candidates]\nk = 10")  # fmt: skip
 
 
-def test_embedder_recipe_fingerprint_ignores_the_new_table():
+def test_fingerprints_are_what_they_were_before_stages_owned_their_options():
     from ragdistill.recipes import recipe_fingerprint
 
-    recipe = _parse(stage="embedder", teacher="sentence-transformers",
-                    student="sentence-transformers", loss="mse")  # fmt: skip
-    assert recipe.candidates is None
-    # What the fingerprint was before reranker recipes had a [candidates] table (and
-    # before [train] had teacher_pairs, which is left out while off).
-    old = {"output", "evaluate", "cache_dir", "name", "candidates"}
-    data = recipe.model_dump(mode="json", exclude=old)
-    del data["train"]["teacher_pairs"]
+    embedder = _parse(stage="embedder", teacher="sentence-transformers",
+                      student="sentence-transformers", loss="mse")  # fmt: skip
+    # Before reranker recipes had a [candidates] table and before teacher_pairs existed.
+    old = {"output", "evaluate", "cache_dir", "name", "stage_options"}
+    data = embedder.model_dump(mode="json", exclude=old)
     blob = json.dumps(data, sort_keys=True)
-    assert recipe_fingerprint(recipe) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    assert recipe_fingerprint(embedder) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    # A reranker recipe's candidates were hashed as a top-level [candidates] table.
+    reranker = _parse(extra="[reranker.candidates]\nk = 20")
+    data = reranker.model_dump(mode="json", exclude=old)
+    data["candidates"] = reranker.stage_options["candidates"]
+    blob = json.dumps(data, sort_keys=True)
+    assert recipe_fingerprint(reranker) == hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def test_packaged_reranker_quickstart_validates(tmp_path: Path):
     from ragdistill.recipes import load_recipe
 
-    text = resources.files("ragdistill.recipes").joinpath("reranker-quickstart.toml").read_text()
+    text = resources.files("ragdistill.stages.reranker").joinpath("quickstart.toml").read_text()
     (tmp_path / "r.toml").write_text(text)
     recipe = load_recipe(tmp_path / "r.toml")
     assert recipe.stage == "reranker" and recipe.teacher.kind == "ensemble"
-    assert recipe.student.kind == "colbert" and recipe.candidates.window == (3, 30)
+    assert recipe.student.kind == "colbert" and _candidates(recipe).window == (3, 30)
     models = [m["model"] for m in recipe.teacher.options["members"]]
     assert models == ["all-mpnet-base-v2", "all-MiniLM-L6-v2"]

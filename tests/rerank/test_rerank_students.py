@@ -26,8 +26,8 @@ def _scores(model, batch=BATCH) -> np.ndarray:
 def test_cross_encoder_student_saves_a_plain_sequence_classifier(tiny_st_path, tmp_path):
     from sentence_transformers import CrossEncoder
 
-    from ragdistill.hf import CrossEncoderReranker
-    from ragdistill.students.rerankers import CrossEncoderStudent
+    from ragdistill.stages.reranker.components import CrossEncoderReranker
+    from ragdistill.stages.reranker.students import CrossEncoderStudent
 
     model = CrossEncoderStudent(str(tiny_st_path), keep_layers=[1], max_length=64).build()
     scores = _scores(model)
@@ -46,8 +46,8 @@ def test_cross_encoder_student_saves_a_plain_sequence_classifier(tiny_st_path, t
 
 
 def test_bi_encoder_student_loads_back_as_the_bi_encoder_reranker(tiny_st_path, tmp_path):
-    from ragdistill.hf import BiEncoderReranker
-    from ragdistill.students.rerankers import BiEncoderStudent
+    from ragdistill.stages.reranker.components import BiEncoderReranker
+    from ragdistill.stages.reranker.students import BiEncoderStudent
 
     model = BiEncoderStudent(str(tiny_st_path), keep_layers=[0], scale=5.0).build()
     scores = _scores(model)
@@ -58,8 +58,8 @@ def test_bi_encoder_student_loads_back_as_the_bi_encoder_reranker(tiny_st_path, 
 
 
 def test_colbert_student_loads_back_as_the_colbert_reranker(tiny_st_path, tmp_path):
-    from ragdistill.hf.colbert import ColBERTReranker
-    from ragdistill.students.rerankers import ColBERTStudent
+    from ragdistill.stages.reranker.colbert import ColBERTReranker
+    from ragdistill.stages.reranker.students import ColBERTStudent
 
     model = ColBERTStudent(str(tiny_st_path), dim=None, max_query_length=16).build()
     linear = model.colbert.linear.weight
@@ -73,7 +73,7 @@ def test_colbert_student_loads_back_as_the_colbert_reranker(tiny_st_path, tmp_pa
 
 
 def test_maxsim_matches_a_hand_computed_example():
-    from ragdistill.hf._colbert_model import maxsim
+    from ragdistill.stages.reranker._colbert_model import maxsim
 
     q = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]]])  # last token is padding
     d = torch.tensor([[[[1.0, 0.0], [0.6, 0.8], [-5.0, 5.0]]]])  # last token is padding
@@ -83,8 +83,8 @@ def test_maxsim_matches_a_hand_computed_example():
 
 
 def test_a_student_learns_fixed_teacher_scores(tiny_st_path):
-    from ragdistill.losses.margin_mse import MarginMSELoss
-    from ragdistill.students.rerankers import CrossEncoderStudent
+    from ragdistill.stages.reranker.losses.margin_mse import MarginMSELoss
+    from ragdistill.stages.reranker.students import CrossEncoderStudent
 
     torch.manual_seed(0)
     model = CrossEncoderStudent(str(tiny_st_path), max_length=32).build()
@@ -102,8 +102,8 @@ def test_a_student_learns_fixed_teacher_scores(tiny_st_path):
 
 
 def test_in_batch_negatives_widen_every_list(tiny_st_path):
-    from ragdistill.students.reranker_models import InBatchNegatives
-    from ragdistill.students.rerankers import CrossEncoderStudent
+    from ragdistill.stages.reranker.student_models import InBatchNegatives
+    from ragdistill.stages.reranker.students import CrossEncoderStudent
 
     model = InBatchNegatives(CrossEncoderStudent(str(tiny_st_path)).build(), 1)
     with torch.no_grad():
@@ -121,21 +121,21 @@ def test_in_batch_negatives_widen_every_list(tiny_st_path):
     ],
 )
 def test_student_options_are_checked(cls, kwargs, match):
-    from ragdistill.students import rerankers
+    from ragdistill.stages.reranker import students as rerankers
 
     with pytest.raises(ConfigError, match=match):
         getattr(rerankers, cls)("m", **kwargs)
 
 
 def test_pruning_names_a_missing_layer(tiny_st_path):
-    from ragdistill.students.rerankers import CrossEncoderStudent
+    from ragdistill.stages.reranker.students import CrossEncoderStudent
 
     with pytest.raises(ConfigError, match="refers to layer 5"):
         CrossEncoderStudent(str(tiny_st_path), keep_layers=[5]).build()
 
 
 def test_encoder_dir_reads_a_sentence_transformer_layout(tiny_st_path: Path, tmp_path):
-    from ragdistill.students.rerankers import encoder_dir
+    from ragdistill.stages.reranker.students import encoder_dir
 
     assert encoder_dir(str(tiny_st_path)) == tiny_st_path
     with pytest.raises(ConfigError, match=r"has no config\.json"):
@@ -143,7 +143,7 @@ def test_encoder_dir_reads_a_sentence_transformer_layout(tiny_st_path: Path, tmp
 
 
 def test_freeze_layers_stops_training_the_bottom(tiny_st_path):
-    from ragdistill.students.rerankers import ColBERTStudent, CrossEncoderStudent
+    from ragdistill.stages.reranker.students import ColBERTStudent, CrossEncoderStudent
 
     model = CrossEncoderStudent(str(tiny_st_path), freeze_layers=1).build()
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}

@@ -16,7 +16,7 @@ DOCS = ["x y z w", "z", "x q"]  # word overlap [2, 0, 1]; word count [4, 1, 2]
 
 @pytest.fixture(scope="module")
 def colbert_path(tmp_path_factory: pytest.TempPathFactory, tiny_st_path: Path) -> Path:
-    from ragdistill.students.rerankers import ColBERTStudent
+    from ragdistill.stages.reranker.students import ColBERTStudent
 
     path = tmp_path_factory.mktemp("colbert") / "model"
     ColBERTStudent(str(tiny_st_path), dim=16, max_doc_length=64).build().save_artifact(path)
@@ -29,13 +29,13 @@ class TestColBERTReranker(RerankerContract):
     @pytest.fixture(scope="class")
     @classmethod
     def component(cls, colbert_path: Path):
-        from ragdistill.hf.colbert import ColBERTReranker
+        from ragdistill.stages.reranker.colbert import ColBERTReranker
 
         return ColBERTReranker(str(colbert_path), batch_size=2)
 
 
 def test_ensemble_zscore_matches_hand_computed(fake_rerankers):
-    from ragdistill.hf.ensemble import EnsembleReranker
+    from ragdistill.stages.reranker.ensemble import EnsembleReranker
 
     members = [{"kind": "word-overlap"}, {"kind": "word-count"}]
     ensemble = EnsembleReranker(members, weights=[2.0, 1.0])
@@ -57,7 +57,7 @@ class TestEnsembleWithoutNormalization(RerankerContract):
     @pytest.fixture(scope="class")
     @classmethod
     def component(cls, tiny_cross_encoder_path: Path, tiny_st_path: Path):
-        from ragdistill.hf.ensemble import EnsembleReranker
+        from ragdistill.stages.reranker.ensemble import EnsembleReranker
 
         members = [
             {"kind": "cross-encoder", "model": str(tiny_cross_encoder_path)},
@@ -77,14 +77,14 @@ class TestEnsembleWithoutNormalization(RerankerContract):
     ],
 )
 def test_ensemble_rejects_bad_options(fake_rerankers, kwargs, match):
-    from ragdistill.hf.ensemble import EnsembleReranker
+    from ragdistill.stages.reranker.ensemble import EnsembleReranker
 
     with pytest.raises(ConfigError, match=match):
         EnsembleReranker(**kwargs)
 
 
 def test_cached_reranker_scores_each_pair_once(fake_rerankers, tmp_path):
-    from ragdistill.distill.cached_reranker import CachedReranker
+    from ragdistill.stages.reranker.cached_teacher import CachedReranker
     from tests.rerank.rerank_fakes import CountingReranker
 
     pairs = [(QUERY, d) for d in DOCS]
@@ -99,8 +99,8 @@ def test_cached_reranker_scores_each_pair_once(fake_rerankers, tmp_path):
 
 
 def test_cached_ensemble_caches_raw_scores_and_combines_per_query(fake_rerankers, tmp_path):
-    from ragdistill.distill.cached_reranker import CachedReranker
-    from ragdistill.hf.ensemble import EnsembleReranker
+    from ragdistill.stages.reranker.cached_teacher import CachedReranker
+    from ragdistill.stages.reranker.ensemble import EnsembleReranker
 
     ensemble = EnsembleReranker([{"kind": "word-overlap"}, {"kind": "word-count"}])
     cached = CachedReranker(ensemble, root=tmp_path)
@@ -111,9 +111,10 @@ def test_cached_ensemble_caches_raw_scores_and_combines_per_query(fake_rerankers
 
 
 def test_cached_bi_encoder_embeds_through_the_embedder_cache(tiny_st_path, tmp_path):
-    from ragdistill.distill.cached_reranker import CachedReranker
     from ragdistill.distill.cached_teacher import CachedEmbedder
-    from ragdistill.hf import BiEncoderReranker, SentenceTransformerEmbedder
+    from ragdistill.stages.embedder.components import SentenceTransformerEmbedder
+    from ragdistill.stages.reranker.cached_teacher import CachedReranker
+    from ragdistill.stages.reranker.components import BiEncoderReranker
 
     teacher = BiEncoderReranker.from_options({"model": str(tiny_st_path), "batch_size": 4})
     cached = CachedReranker(teacher, root=tmp_path)
@@ -126,8 +127,8 @@ def test_cached_bi_encoder_embeds_through_the_embedder_cache(tiny_st_path, tmp_p
 
 
 def test_colbert_stores_documents_and_encodes_only_the_query(colbert_path, tmp_path, monkeypatch):
-    from ragdistill.hf._colbert_model import ColBERTModel
-    from ragdistill.hf.colbert import ColBERTReranker
+    from ragdistill.stages.reranker._colbert_model import ColBERTModel
+    from ragdistill.stages.reranker.colbert import ColBERTReranker
 
     reranker = ColBERTReranker(str(colbert_path), doc_index=str(tmp_path / "docs.safetensors"))
     assert reranker.index_documents(DOCS + DOCS[:1]) == 3
@@ -147,17 +148,21 @@ def test_colbert_stores_documents_and_encodes_only_the_query(colbert_path, tmp_p
 
 
 def test_colbert_refuses_a_folder_that_is_not_colbert(tiny_st_path):
-    from ragdistill.hf.colbert import ColBERTReranker
+    from ragdistill.stages.reranker.colbert import ColBERTReranker
 
     with pytest.raises(ConfigError, match="not a ColBERT model folder"):
         ColBERTReranker(str(tiny_st_path)).score("q", ["d"])
 
 
 def test_registered_names(fake_rerankers):
-    from ragdistill.hf.colbert import ColBERTReranker
-    from ragdistill.hf.ensemble import EnsembleReranker
     from ragdistill.registry import default_registry
-    from ragdistill.students.rerankers import BiEncoderStudent, ColBERTStudent, CrossEncoderStudent
+    from ragdistill.stages.reranker.colbert import ColBERTReranker
+    from ragdistill.stages.reranker.ensemble import EnsembleReranker
+    from ragdistill.stages.reranker.students import (
+        BiEncoderStudent,
+        ColBERTStudent,
+        CrossEncoderStudent,
+    )
 
     registry = default_registry()
     assert registry.teacher("reranker", "colbert") is ColBERTReranker
@@ -170,10 +175,10 @@ def test_registered_names(fake_rerankers):
 def test_an_ensembles_bi_encoder_member_embeds_through_the_embedder_cache(
     fake_rerankers, tiny_st_path, tmp_path
 ):
-    from ragdistill.distill.cached_reranker import CachedReranker
     from ragdistill.distill.cached_teacher import CachedEmbedder
-    from ragdistill.hf import SentenceTransformerEmbedder
-    from ragdistill.hf.ensemble import EnsembleReranker
+    from ragdistill.stages.embedder.components import SentenceTransformerEmbedder
+    from ragdistill.stages.reranker.cached_teacher import CachedReranker
+    from ragdistill.stages.reranker.ensemble import EnsembleReranker
 
     members = [{"kind": "bi-encoder", "model": str(tiny_st_path)}, {"kind": "word-overlap"}]
     ensemble = EnsembleReranker(members, weights=[1.0, 0.5])

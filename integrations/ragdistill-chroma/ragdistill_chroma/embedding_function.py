@@ -143,7 +143,7 @@ def _load(source: str, options: dict[str, Any]) -> Embedder:
     key = (source, json.dumps(options, sort_keys=True, default=str))
     with _LOCK:
         if key not in _LOADED:
-            from ragdistill.artifacts import load_component
+            from ragdistill.loading import load_component
 
             component = load_component(source, stage="embedder", **options)
             if not isinstance(component, Embedder):

@@ -1,7 +1,4 @@
-"""Retrieval A/B: teacher vs distilled student (vs the student before distillation)."""
+"""What every stage's A/B shares: paired comparisons, the JSON round trip, HTML pieces.
 
-from ragdistill.ab.harness import run_retrieval_ab
-from ragdistill.ab.report import write_html_report
-from ragdistill.ab.result import ABResult, ArmResult, Comparison
-
-__all__ = ["ABResult", "ArmResult", "Comparison", "run_retrieval_ab", "write_html_report"]
+Each stage supplies its own A/B (arms, metrics, report) in ``ragdistill.stages.<stage>``.
+"""

@@ -1,106 +1,40 @@
-"""``ragdistill ab``: compare a student embedder's retrieval with its teacher's."""
+"""``ragdistill ab <stage>``: each registered stage supplies its own A/B command."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
+from ragdistill.cli import RagdistillGroup
 
-@click.command()
-@click.option("--teacher", required=True, help="Artifact dir, model folder or model name.")
-@click.option("--student", required=True, help="Artifact dir, model folder or model name.")
-@click.option("--baseline", help="The student before distillation (a third arm), optional.")
-@click.option("--dataset", default="tau2-banking", show_default=True,
-              help="A registered dataset (see `ragdistill plugins --all`).")  # fmt: skip
-@click.option("--data-path", type=click.Path(path_type=Path), help="The dataset's folder.")
-@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
-              help="Another dataset option, e.g. split=dev (repeatable).")  # fmt: skip
-@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path(".ragdistill/chroma"), show_default=True,
-              help="Folder of the embedded Chroma indexes.")  # fmt: skip
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for ab.json and report.html.")  # fmt: skip
-@click.option("--max-queries", type=click.IntRange(min=1), help="Evaluate the first N queries.")
-@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Documents retrieved per query.")  # fmt: skip
-@click.option("--n-bootstrap", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--chroma-host", help="Use a Chroma server instead of the embedded store.")
-@click.option("--chroma-port", type=int, help="Port of the Chroma server (default 8000).")
-@click.option("--rebuild", is_flag=True, help="Drop and rebuild the indexes.")
-@click.option("--device", default="cpu", show_default=True, help="Device for the embedders.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def ab(
-    teacher: str,
-    student: str,
-    baseline: str | None,
-    dataset: str,
-    data_path: Path | None,
-    data_options: tuple[str, ...],
-    index_dir: Path,
-    out: Path,
-    max_queries: int | None,
-    k: int,
-    n_bootstrap: int,
-    seed: int,
-    chroma_host: str | None,
-    chroma_port: int | None,
-    rebuild: bool,
-    device: str,
-    quiet: bool,
-) -> None:
-    """Retrieval A/B: the same queries through the teacher's and the student's index.
 
-    Writes OUT/ab.json (every number, per-query metrics included) and OUT/report.html
-    (self-contained: tables and plots, no external assets).
+class StageCommands(RagdistillGroup):
+    """Subcommands looked up among the registered stages when asked for, not at start-up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return _stage_registry().stage_names()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        registry = _stage_registry()
+        if cmd_name not in registry.stage_names():
+            return None
+        command = registry.stage(cmd_name)().ab_command()
+        return command
+
+
+def _stage_registry() -> Any:
+    # Only the stage hook: a full registry would import torch for the losses.
+    from ragdistill.plugins import default_plugin_manager
+    from ragdistill.registry import build_registry
+
+    return build_registry(default_plugin_manager(), kinds=("stage",))
+
+
+@click.group(cls=StageCommands)
+def ab() -> None:
+    """A/B a student against its teacher on the stage's own metrics (JSON + HTML report).
+
+    One subcommand per registered stage, e.g. `ragdistill ab embedder --teacher ...
+    --student ... --out DIR`; `ragdistill ab STAGE --help` lists its options.
     """
-    from ragdistill.ab import run_retrieval_ab, write_html_report
-
-    data = load_dataset(dataset, data_path, data_options)
-    arms = {"teacher": teacher, "student": student, "baseline": baseline}
-    embedders = {n: load_embedder(spec, device=device) for n, spec in arms.items() if spec}
-    result = run_retrieval_ab(
-        data,
-        embedders["teacher"],
-        embedders["student"],
-        baseline=embedders.get("baseline"),
-        index_dir=None if chroma_host else index_dir,
-        k=k,
-        max_queries=max_queries,
-        chroma_host=chroma_host,
-        chroma_port=chroma_port,
-        rebuild=rebuild,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        show_progress=not quiet,
-    )
-    result.to_json(out / "ab.json")
-    report = write_html_report(result, out / "report.html")
-    click.echo(result.summary())
-    click.echo(f"wrote {out / 'ab.json'} and {report}")
-
-
-def load_dataset(name: str, data_path: Path | None, options: tuple[str, ...]) -> Any:
-    """A registered dataset loader, its options validated, loaded."""
-    from ragdistill.errors import ConfigError
-    from ragdistill.registry import default_registry
-
-    cls = default_registry().dataset(name)
-    table: dict[str, Any] = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--data-option {item!r}: write KEY=VALUE, e.g. split=dev")
-        table[key.strip()] = value
-    if data_path is not None:
-        table["path"] = str(data_path)
-    return cls.from_options(table, where=f"dataset {name}").load()
-
-
-def load_embedder(spec: str, *, device: str) -> Any:
-    """An artifact directory, a sentence-transformers folder or a provisionable model name."""
-    from ragdistill.artifacts import load_component
-
-    return load_component(spec, stage="embedder", device=device)

@@ -25,7 +25,7 @@ def distill(recipe: Path, restart: bool, check: bool, no_ab: bool, quiet: bool) 
     if check:
         click.echo(f"{recipe}: valid {parsed.stage} recipe {parsed.name!r}")
         return
-    from ragdistill.distill import run_recipe
+    from ragdistill.distill import run_recipe, stage_of_recipe
     from ragdistill.distill.checkpoint import latest_checkpoint
 
     found = None if restart else latest_checkpoint(Path(parsed.output) / "checkpoints")
@@ -34,10 +34,5 @@ def distill(recipe: Path, restart: bool, check: bool, no_ab: bool, quiet: bool) 
     artifact = run_recipe(parsed, restart=restart, show_progress=not quiet)
     click.echo(f"student artifact: {artifact}")
     if parsed.evaluate.ab and not no_ab:
-        if parsed.stage == "reranker":
-            from ragdistill.distill.rerank_evaluate import ab_for_reranker_recipe as ab
-        else:
-            from ragdistill.distill.evaluate import ab_for_recipe as ab
-
-        report = ab(parsed, artifact, show_progress=not quiet)
+        report = stage_of_recipe(parsed).ab_for_recipe(parsed, artifact, show_progress=not quiet)
         click.echo(f"A/B report: {report}")

@@ -22,13 +22,18 @@ CONTRACTS: dict[Stage, type[Component]] = {
 
 
 def stage_of(cls: type) -> Stage:
-    """The stage a component class implements; TypeError if it implements none."""
-    for stage, contract in CONTRACTS.items():
-        if isinstance(cls, type) and issubclass(cls, contract):
-            return stage
+    """The stage a component class implements (its contract's ``stage``).
+
+    TypeError if it subclasses no contract: a plugin's own contract (for a stage of its
+    own) is a :class:`Component` subclass that sets ``stage``.
+    """
+    stage = getattr(cls, "stage", None) if isinstance(cls, type) else None
+    if isinstance(cls, type) and issubclass(cls, Component) and isinstance(stage, str) and stage:
+        return stage
     raise TypeError(
         f"{getattr(cls, '__qualname__', cls)!r} implements no stage contract: subclass one of "
         + ", ".join(c.__name__ for c in CONTRACTS.values())
+        + " (or a Component subclass that sets `stage`)"
     )
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from abc import ABC
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from ragdistill.config import validate_options
 from ragdistill.errors import ContractError
 
-Stage = Literal["embedder", "reranker", "query_transformer", "generator"]
+#: A stage's name. The four contracts here define the built-in ones; a plugin may add more
+#: (a contract of its own plus a ``register_stages`` registration).
+Stage = str
 STAGES: tuple[Stage, ...] = ("embedder", "reranker", "query_transformer", "generator")
 
 T = TypeVar("T")
@@ -40,6 +43,15 @@ class Component(ABC):
 
     #: The validated options it was built from; empty (and read-only) when built directly.
     options: Mapping[str, Any] = MappingProxyType({})
+
+    @classmethod
+    def folder_match(cls, folder: Path, config: Mapping[str, Any]) -> int:
+        """How surely this class loads ``folder``, a plain model folder with no manifest.
+
+        0 means not at all; among the registered teachers the highest score loads it.
+        ``config`` is the folder's ``config.json`` (empty when there is none).
+        """
+        return 0
 
     def describe(self) -> dict[str, Any]:
         """What a manifest or report records about this component."""

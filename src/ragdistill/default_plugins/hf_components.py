@@ -1,7 +1,9 @@
-"""Built-in plugin: the Hugging Face teachers (sentence-transformers, transformers).
+"""Built-in plugin: the Hugging Face teachers of the stages that have no package yet.
 
-Registered through the same hook a third-party plugin implements. ``ragdistill.hf``
-imports no torch at module level, so registering these costs nothing until one loads.
+The query transformer and generator components (transformers) are registered here
+through the same hook a third-party plugin implements; the embedder and reranker
+components are registered by their stage packages. ``ragdistill.hf`` imports no torch at
+module level, so registering these costs nothing until one loads.
 """
 
 from __future__ import annotations
@@ -12,16 +14,7 @@ from ragdistill.hookspecs import RegisterTeacher, hookimpl
 @hookimpl
 def register_teachers(register: RegisterTeacher) -> None:
     from ragdistill import hf
-    from ragdistill.hf.colbert import ColBERTReranker
-    from ragdistill.hf.ensemble import EnsembleReranker
 
-    register("sentence-transformers", hf.SentenceTransformerEmbedder)
-    register("hf-encoder", hf.HFEncoderEmbedder)
-    register("cross-encoder", hf.CrossEncoderReranker)
-    register("bi-encoder", hf.BiEncoderReranker)
-    register("llm-judge", hf.LLMJudgeReranker)
-    register("colbert", ColBERTReranker)
-    register("ensemble", EnsembleReranker)
     register("hf-causal-lm", hf.CausalLMGenerator)
     register("hf-llm", hf.LLMQueryTransformer)
     register("hf-seq2seq", hf.Seq2SeqQueryTransformer)

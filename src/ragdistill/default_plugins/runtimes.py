@@ -7,6 +7,6 @@ from ragdistill.hookspecs import RegisterRuntime, hookimpl
 
 @hookimpl
 def register_runtimes(register: RegisterRuntime) -> None:
-    from ragdistill.runtime import TorchRuntime
+    from ragdistill.torch_runtime import TorchRuntime
 
     register("torch", TorchRuntime)

@@ -1,18 +1,19 @@
-"""Run a recipe: dispatch to the stage's distillation pipeline."""
+"""Run a recipe: its stage's distillation pipeline, found in the registry."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+from typing import Any
 
-from ragdistill.errors import ConfigError
 from ragdistill.recipes import Recipe, load_recipe
+from ragdistill.stage import DistillationStage
 
-# stage -> "module:function"; a function takes (recipe, *, restart, show_progress) -> Path.
-PIPELINES = {
-    "embedder": "ragdistill.distill.embedder:distill_embedder",
-    "reranker": "ragdistill.distill.reranker:distill_reranker",
-}
+
+def stage_of_recipe(recipe: Recipe) -> DistillationStage[Any]:
+    """The registered stage that distills ``recipe``."""
+    from ragdistill.registry import default_registry
+
+    return default_registry().stage(recipe.stage)()
 
 
 def run_recipe(
@@ -21,13 +22,4 @@ def run_recipe(
     """Distill what the recipe describes; returns the student artifact directory."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    target = PIPELINES.get(recipe.stage)
-    if target is None:
-        raise ConfigError(
-            f"stage {recipe.stage!r} has no distillation pipeline yet; "
-            f"supported: {', '.join(PIPELINES)}"
-        )
-    module, func = target.split(":")
-    pipeline = getattr(importlib.import_module(module), func)
-    artifact: Path = pipeline(recipe, restart=restart, show_progress=show_progress)
-    return artifact
+    return stage_of_recipe(recipe).distill(recipe, restart=restart, show_progress=show_progress)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 from ragdistill.contracts import Generation, GenerationRequest, Generator
@@ -39,6 +40,11 @@ class CausalLMGenerator(ModelNamed, Generator):
     ``max_new_tokens`` caps every request's own value; ``system_prompt`` is added to
     requests that carry no system message; ``seed`` makes sampling repeatable.
     """
+
+    @classmethod
+    def folder_match(cls, folder: Path, config: Mapping[str, Any]) -> int:
+        archs = " ".join(config.get("architectures") or [])
+        return 20 if "CausalLM" in archs else 0
 
     def __init__(
         self,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 from ragdistill.contracts import GenerationRequest, Message, QueryRequest, QueryTransformer
@@ -122,6 +124,11 @@ class Seq2SeqQueryTransformer(ModelNamed, QueryTransformer):
     More than one query requested: beam search returns that many distinct sequences.
     Input longer than ``max_length`` tokens loses its oldest turns first.
     """
+
+    @classmethod
+    def folder_match(cls, folder: Path, config: Mapping[str, Any]) -> int:
+        archs = " ".join(config.get("architectures") or [])
+        return 20 if "ConditionalGeneration" in archs or config.get("is_encoder_decoder") else 0
 
     def __init__(
         self,

@@ -72,9 +72,10 @@ class DistillationLoss(torch.nn.Module, ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for stage in (cls.__dict__.get("stage"), *cls.__dict__.get("also_stages", ())):
-            if stage is not None and stage not in STAGES:
+            if stage is not None and not (isinstance(stage, str) and stage):
                 raise TypeError(
-                    f"{cls.__qualname__}.stage is {stage!r}; use one of {', '.join(STAGES)}"
+                    f"{cls.__qualname__}.stage is {stage!r}; set it to the name of the stage "
+                    f"it distills, e.g. one of {', '.join(STAGES)}"
                 )
 
     def __init__(self) -> None:
@@ -99,7 +100,7 @@ class DistillationLoss(torch.nn.Module, ABC):
         """Validate a recipe table's options; return the keyword arguments for ``__init__``.
 
         Override only when ``__init__`` forwards ``**kwargs`` to something that should be
-        validated too (see :class:`~ragdistill.losses.matryoshka.MatryoshkaLoss`).
+        validated too (see :class:`~ragdistill.stages.embedder.losses.matryoshka.MatryoshkaLoss`).
         """
         return validate_options(cls, options, where=where)
 

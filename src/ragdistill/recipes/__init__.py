@@ -6,13 +6,16 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from ragdistill.config import format_validation_error, validate_options
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import Recipe
+
+if TYPE_CHECKING:
+    from ragdistill.registry import Registry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,14 +38,64 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def parse_recipe(data: dict[str, Any], *, where: str = "recipe") -> Recipe:
+    from ragdistill.registry import default_registry
+
+    registry = default_registry()
+    _check_moved_options(data, registry, where)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
             f"{where}: " + format_validation_error(exc, where="", model=Recipe)
         ) from None
+    try:
+        stage = registry.stage(recipe.stage)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: stage: {exc}") from None
+    try:
+        options = stage.Options.model_validate(recipe.stage_options)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{where}: " + format_validation_error(exc, where=recipe.stage, model=stage.Options)
+        ) from None
+    # Defaults filled in, so recipe.json and the fingerprint say what actually ran.
+    recipe.stage_options = options.model_dump(mode="json")
     _check_plugins(recipe, where)
+    stage().check_recipe(recipe, registry, where)
     return recipe
+
+
+def _check_moved_options(data: dict[str, Any], registry: Registry, where: str) -> None:
+    """An option a stage took over from the shared sections: name its new place."""
+    for name in registry.stage_names():
+        for old, option in registry.stage(name).moved_options.items():
+            if _lookup(data, old) is _MISSING:
+                continue
+            if data.get("stage") == name:
+                value = _lookup(data, old)
+                where_now = (
+                    f"as the table [{name}.{option}]"
+                    if isinstance(value, dict)
+                    else f"as `{option} = ...` under [{name}]"
+                )
+                raise ConfigError(
+                    f"{where}: {old} is now an option of the {name} stage: move it {where_now}"
+                )
+            raise ConfigError(
+                f"{where}: {old} is an option of the {name} stage ([{name}] {option}); "
+                f"remove it from this {data.get('stage')} recipe"
+            )
+
+
+_MISSING = object()
+
+
+def _lookup(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return _MISSING
+        data = data[part]
+    return data
 
 
 def _check_plugins(recipe: Recipe, where: str) -> None:
@@ -81,14 +134,6 @@ def _check_plugins(recipe: Recipe, where: str) -> None:
         recipe.runtime.options,
         "runtime",
     )
-    if recipe.candidates is not None:
-        first_stage = recipe.candidates.embedder
-        check(
-            "kind",
-            lambda: registry.teacher("embedder", first_stage.kind),
-            first_stage.options,
-            "candidates.embedder",
-        )
     from ragdistill.losses.compose import validate_loss_specs
 
     specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
@@ -98,19 +143,26 @@ def _check_plugins(recipe: Recipe, where: str) -> None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-#: ``[train]`` options added after checkpoints were first fingerprinted, with their "off" value.
-LATER_TRAIN_OPTIONS = {"teacher_pairs": False}
-
-
 def recipe_fingerprint(recipe: Recipe) -> str:
     """What must match for a checkpoint to be resumed (not output paths or eval knobs)."""
-    exclude = {"output", "evaluate", "cache_dir", "name"}
-    if recipe.candidates is None:  # keeps fingerprints of recipes written before [candidates]
-        exclude.add("candidates")
-    data = recipe.model_dump(mode="json", exclude=exclude)
+    from ragdistill.registry import default_registry
+
+    stage = default_registry().stage(recipe.stage)
+    data = recipe.model_dump(mode="json", exclude={"output", "evaluate", "cache_dir", "name"})
+    options = dict(data.pop("stage_options"))
     # Options added later leave a recipe that does not use them its old fingerprint, so an
     # upgrade does not orphan the checkpoints of a run in progress.
-    for key, off in LATER_TRAIN_OPTIONS.items():
-        if data["train"].get(key) == off:
-            del data["train"][key]
+    for key, off in stage.later_options.items():
+        if options.get(key, off) == off:
+            options.pop(key, None)
+    # An option a stage took over is hashed where it used to be, for the same reason.
+    for old, option in stage.moved_options.items():
+        if option in options:
+            *parents, leaf = old.split(".")
+            node = data
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = options.pop(option)
+    if options:
+        data["stage_options"] = options
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

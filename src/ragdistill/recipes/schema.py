@@ -60,9 +60,6 @@ class TrainSpec(BaseModel):
     teacher_batch_size: int = Field(32, ge=1)
     #: Batch inputs of similar length together (shuffled within groups of 50 batches).
     group_by_length: bool = False
-    #: Embedder: each query-shaped text shares its batch with a passage from its
-    #: teacher's top 3, so in-batch losses see the pairs retrieval ranks.
-    teacher_pairs: bool = False
     seed: int = 42
 
 
@@ -80,57 +77,23 @@ class EvaluateSpec(BaseModel):
     ab: bool = True
     baseline: bool = True
     max_queries: int | None = Field(None, ge=1)
-    #: Retrieval depth (embedder); candidates reranked per query (reranker).
+    #: Results compared per query: retrieval depth, or candidates reranked.
     k: int = Field(100, ge=10)
     bootstrap: int = Field(1000, ge=100)
     #: Encode throughput is the best of this many passes (other work only slows one down).
     throughput_repeats: int = Field(3, ge=1, le=20)
-    #: Reranker A/B only: candidate-list sizes timed, and how many queries are timed.
+    #: Stages that time scoring by input size (rerankers): the sizes, and queries timed.
     latency_candidates: list[int] = Field(default_factory=lambda: [20, 50, 100], min_length=1)
     latency_queries: int = Field(20, ge=1)
 
 
-class CandidatesSpec(BaseModel):
-    """Reranker recipes: how training and evaluation candidates are mined.
-
-    ``embedder`` is the first stage (a registered embedder and its options) that
-    retrieves the top ``k`` passages per query from the dataset's corpus (Chroma).
-    The teacher scores all ``k``; the positive is its best candidate, and ``negatives``
-    hard negatives are drawn from first-stage ranks ``window[0]..window[1]`` (1-based,
-    inclusive), skipping near-duplicates of the positive (same text or document, or
-    word-set Jaccard similarity >= ``dedup_threshold``). ``in_batch_negatives`` adds
-    that many positives of other queries in the same batch to each query's list.
-    """
-
-    model_config = _STRICT
-    embedder: PluggableSpec = Field(
-        default_factory=lambda: PluggableSpec(
-            kind="sentence-transformers", model="all-MiniLM-L6-v2"
-        )
-    )
-    k: int = Field(50, ge=2, le=1000)
-    #: Default: ranks 3..k (the top 2 are skipped: they are likely unjudged positives).
-    window: tuple[int, int] | None = None
-    negatives: int = Field(7, ge=1, le=256)
-    in_batch_negatives: int = Field(0, ge=0, le=64)
-    dedup_threshold: float = Field(0.9, gt=0, le=1)
-
-    @model_validator(mode="after")
-    def _window_in_range(self) -> CandidatesSpec:
-        if self.window is None:
-            self.window = (min(3, self.k), self.k)
-        low, high = self.window
-        if not 1 <= low <= high <= self.k:
-            raise ValueError(
-                f"window {list(self.window)} must satisfy 1 <= start <= end <= k ({self.k}); "
-                "it names first-stage ranks to draw hard negatives from"
-            )
-        return self
-
-
 class Recipe(BaseModel):
+    """One distillation. ``stage`` names a registered stage; that stage's own options are
+    its ``[<stage>]`` table (e.g. ``[reranker.candidates]``), kept in ``stage_options`` and
+    validated against the stage's ``Options`` model when the recipe is parsed."""
+
     model_config = _STRICT
-    stage: Stage
+    stage: Stage = Field(min_length=1)
     name: str = Field(min_length=1)
     output: str
     cache_dir: str | None = None
@@ -141,27 +104,18 @@ class Recipe(BaseModel):
     train: TrainSpec = TrainSpec()
     runtime: RuntimeSpec = RuntimeSpec()
     evaluate: EvaluateSpec = EvaluateSpec()
-    candidates: CandidatesSpec | None = None
+    stage_options: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _candidates_only_for_rerankers(self) -> Recipe:
-        if self.candidates is not None and self.stage != "reranker":
-            raise ValueError(
-                f"[candidates] mines reranker training data; remove it from this "
-                f"{self.stage} recipe"
-            )
-        if self.stage == "reranker" and self.candidates is None:
-            self.candidates = CandidatesSpec()
-        return self
-
-    @model_validator(mode="after")
-    def _teacher_pairs_only_for_embedders(self) -> Recipe:
-        if self.train.teacher_pairs and self.stage != "embedder":
-            raise ValueError(
-                f"train.teacher_pairs pairs queries with passages for an embedder; remove it "
-                f"from this {self.stage} recipe"
-            )
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_table(cls, data: Any) -> Any:
+        # TOML writes a stage's options as the table named after it: [reranker.candidates].
+        if isinstance(data, dict) and isinstance(data.get("stage"), str):
+            table = data.get(data["stage"])
+            if isinstance(table, dict):
+                data = {k: v for k, v in data.items() if k != data["stage"]}
+                data["stage_options"] = {**data.get("stage_options", {}), **table}
+        return data
 
     @model_validator(mode="after")
     def _eval_needs_queries(self) -> Recipe:

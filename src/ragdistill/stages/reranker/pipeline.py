@@ -3,7 +3,7 @@
 1. A first-stage embedder retrieves each training query's top ``k`` passages (Chroma).
 2. The teacher scores them all (cached per pair, so a rerun recomputes nothing); its
    best candidate is the query's positive, and hard negatives come from a window of
-   first-stage ranks (:mod:`ragdistill.distill.mining`).
+   first-stage ranks (:mod:`ragdistill.stages.reranker.mining`).
 3. The student learns to score each query's list as the teacher does, through the
    recipe's reranker losses (margin-MSE, listwise KL, pointwise MSE); ``in_batch_negatives``
    adds other queries' positives to each list.
@@ -17,88 +17,23 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ragdistill.artifacts import write_manifest
-from ragdistill.datasets import Passage, RetrievalDataset
-from ragdistill.distill.cached_reranker import CachedReranker
-from ragdistill.distill.embedder import build
-from ragdistill.distill.mining import (
-    Candidates,
-    MinedExample,
-    collect_candidates,
-    eval_query_ids,
-    mine_example,
-    plan_batches,
-    training_queries,
-    with_in_batch,
-)
+from ragdistill.config import build
 from ragdistill.errors import ConfigError
 from ragdistill.recipes import Recipe, recipe_fingerprint
-from ragdistill.recipes.schema import CandidatesSpec
-
-
-@dataclass
-class RerankSetup:
-    """What training and the A/B share: data, fixed candidate lists, the teacher."""
-
-    dataset: RetrievalDataset
-    passages: dict[str, Passage]
-    candidates: Candidates
-    teacher: Any
-    cached: CachedReranker
-    first_stage: dict[str, Any]
-    device: str
-
-    def eval_lists(self, k: int) -> dict[str, list[Passage]]:
-        return {q: [self.passages[p] for p in ids[:k]] for q, ids in self.candidates.eval.items()}
-
-
-def prepare(recipe: Recipe, *, show_progress: bool = True) -> RerankSetup:
-    """Load the data, retrieve (or reload) the candidates, build the cached teacher."""
-    from ragdistill.registry import default_registry
-
-    registry = default_registry()
-    spec = recipe.candidates or CandidatesSpec()
-    output = Path(recipe.output)
-    output.mkdir(parents=True, exist_ok=True)
-    runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
-    device = runtime.training_device()
-    # Built first (it loads no model): a bad ensemble member fails now, not after indexing.
-    teacher_cls = registry.teacher("reranker", recipe.teacher.kind)
-    teacher = build(teacher_cls, recipe.teacher.options, "teacher")
-    dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
-    fs_cls = registry.teacher("embedder", spec.embedder.kind)
-    first_stage = build(fs_cls, spec.embedder.options, "candidates.embedder")
-    eval_ids = eval_query_ids(dataset, recipe.evaluate.max_queries)
-    depth = max(recipe.evaluate.k, *recipe.evaluate.latency_candidates)
-    candidates = collect_candidates(
-        dataset,
-        first_stage,
-        train_queries=training_queries(
-            dataset, max_queries=recipe.train.max_texts, seed=recipe.train.seed
-        ),
-        eval_ids=eval_ids,
-        k=spec.k,
-        eval_depth=depth,
-        index_dir=output / "index",
-        saved=output / "candidates.json",
-        show_progress=show_progress,
-    )
-    cache_root = Path(recipe.cache_dir) if recipe.cache_dir else None
-    return RerankSetup(
-        dataset=dataset,
-        passages={p.id: p for p in dataset.passages()},
-        candidates=candidates,
-        teacher=teacher,
-        cached=CachedReranker(teacher, root=cache_root),
-        first_stage={**first_stage.describe(), "model": getattr(first_stage, "model", None)},
-        device=device,
-    )
+from ragdistill.stages.reranker.mining import (
+    MinedExample,
+    mine_example,
+    plan_batches,
+    with_in_batch,
+)
+from ragdistill.stages.reranker.options import RerankerOptions
+from ragdistill.stages.reranker.setup import prepare
 
 
 def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bool = True) -> Path:
@@ -106,13 +41,13 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     import torch
 
     from ragdistill.distill.loop import train
-    from ragdistill.distill.rerank_evaluate import make_evaluator
     from ragdistill.losses.compose import build_losses
     from ragdistill.registry import default_registry
-    from ragdistill.students.reranker_models import InBatchNegatives
+    from ragdistill.stages.reranker.evaluate import make_evaluator
+    from ragdistill.stages.reranker.student_models import InBatchNegatives
 
     registry = default_registry()
-    spec = recipe.candidates or CandidatesSpec()
+    spec = RerankerOptions.model_validate(recipe.stage_options).candidates
     output = Path(recipe.output)
     if restart:
         shutil.rmtree(output / "checkpoints", ignore_errors=True)

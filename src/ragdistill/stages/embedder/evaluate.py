@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ragdistill.artifacts import load_component, update_metrics
+from ragdistill.artifacts import update_metrics
+from ragdistill.loading import load_component
 from ragdistill.recipes import Recipe
 
 
@@ -17,9 +18,10 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
     embedded the corpus); its query latency and throughput are measured on the teacher
     itself. Returns the HTML report's path; headline numbers go into the manifest.
     """
-    from ragdistill.ab import run_retrieval_ab, write_html_report
+    from ragdistill.stages.embedder.ab import run_retrieval_ab
+    from ragdistill.stages.embedder.ab_report import write_html_report
+    from ragdistill.config import build
     from ragdistill.distill.cached_teacher import CachedEmbedder
-    from ragdistill.distill.embedder import build
     from ragdistill.registry import default_registry
 
     registry = default_registry()

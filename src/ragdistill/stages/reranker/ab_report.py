@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ragdistill.ab.report import COLORS, CSS, _bytes, _e, _num, _options, _png, _table
-from ragdistill.ab.rerank_result import FIRST_STAGE, RerankABResult
+from ragdistill.ab.html import COLORS, CSS, escape, num, options_text, png, size_text, table
 from ragdistill.errors import require
+from ragdistill.stages.reranker.ab_result import FIRST_STAGE, RerankABResult
 
 ARM_COLORS = {**COLORS, FIRST_STAGE: "#55A868"}
 
@@ -17,15 +17,15 @@ def write_rerank_report(result: RerankABResult, path: Path | str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     r, s = result, result.settings
-    title = f"Reranker A/B: {_e(r.dataset.get('name'))}"
+    title = f"Reranker A/B: {escape(r.dataset.get('name'))}"
     body = [
         f"<h1>{title}</h1>",
         f"<p class=muted>{len(r.query_ids)} judged queries; each arm reorders the same "
         f"{s.get('k')} first-stage candidates per query (first stage: "
-        f"{_e(s.get('first_stage', {}).get('model', '?'))}); quality per document (a document "
+        f"{escape(s.get('first_stage', {}).get('model', '?'))}); quality per document (a document "
         f"ranks at its best passage); {s.get('confidence', 0.95):.0%} bootstrap CIs "
         f"({s.get('n_bootstrap')} resamples, seed {s.get('seed')}), paired for differences; "
-        f"created {_e(r.created)}</p>",
+        f"created {escape(r.created)}</p>",
         _arms_table(r),
         "<h2>Quality</h2>",
         _metrics_table(r),
@@ -41,9 +41,9 @@ def write_rerank_report(result: RerankABResult, path: Path | str) -> Path:
         "stored them beforehand ('prepare s'), so only its query is encoded.</p>",
         _latency_table(r),
     ]
-    for caption, png in _plots(r):
+    for caption, image in _plots(r):
         body.append(
-            f"<h2>{_e(caption)}</h2><img alt='{_e(caption)}' src='data:image/png;base64,{png}'>"
+            f"<h2>{escape(caption)}</h2><img alt='{escape(caption)}' src='data:image/png;base64,{image}'>"
         )
     page = (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
@@ -55,24 +55,24 @@ def write_rerank_report(result: RerankABResult, path: Path | str) -> Path:
 
 def _arms_table(r: RerankABResult) -> str:
     rows = [
-        [name, arm.model or "-", arm.component.get("class", "?"), _options(arm.component),
-         _num(arm.parameters, "{:,}"), _bytes(arm.model_size_bytes)]
+        [name, arm.model or "-", arm.component.get("class", "?"), options_text(arm.component),
+         num(arm.parameters, "{:,}"), size_text(arm.model_size_bytes)]
         for name, arm in r.arms.items()
     ]  # fmt: skip
-    return _table(["arm", "model", "class", "options", "parameters", "model size"], rows)
+    return table(["arm", "model", "class", "options", "parameters", "model size"], rows)
 
 
 def _metrics_table(r: RerankABResult) -> str:
     metrics = list(r.arms["teacher"].metrics)
     rows = []
     for m in metrics:
-        row = [_e(m)]
+        row = [escape(m)]
         for arm in r.arms.values():
             low, high = arm.metric_ci.get(m, [math.nan, math.nan])
             value = arm.metrics.get(m, math.nan)
             row.append(f"{value:.4f} <span class=muted>[{low:.3f}, {high:.3f}]</span>")
         rows.append(row)
-    return _table(["metric", *r.arms], rows, raw=True)
+    return table(["metric", *r.arms], rows, raw=True)
 
 
 def _diff_table(r: RerankABResult) -> str:
@@ -83,12 +83,12 @@ def _diff_table(r: RerankABResult) -> str:
         ref = r.arms[c.reference].metrics.get(c.metric)
         ratio = f"{(ref + c.diff) / ref:.1%}" if ref else "-"
         rows.append([
-            f"{_e(c.arm)} &minus; {_e(c.reference)}", _e(c.metric),
+            f"{escape(c.arm)} &minus; {escape(c.reference)}", escape(c.metric),
             f"<span class='{cls}'>{c.diff:+.4f}</span>", f"[{c.low:+.4f}, {c.high:+.4f}]",
             ratio, verdict,
         ])  # fmt: skip
     head = ["difference", "metric", "mean", "CI", "arm / reference", "verdict"]
-    return _table(head, rows, raw=True)
+    return table(head, rows, raw=True)
 
 
 def _agreement_table(r: RerankABResult) -> str:
@@ -96,7 +96,7 @@ def _agreement_table(r: RerankABResult) -> str:
     for name, arm in r.arms.items():
         for metric, v in arm.agreement.items():
             rows.append([name, metric, f"{v['mean']:.4f}", f"[{v['low']:.3f}, {v['high']:.3f}]"])
-    return _table(["arm", "agreement", "mean", "CI"], rows)
+    return table(["arm", "agreement", "mean", "CI"], rows)
 
 
 def _latency_table(r: RerankABResult) -> str:
@@ -110,10 +110,10 @@ def _latency_table(r: RerankABResult) -> str:
             rows.append([
                 f"{stats.get('candidates', size):.0f}", name, f"{stats['p50_ms']:.1f}",
                 f"{stats['p95_ms']:.1f}", f"{stats['mean_ms']:.1f}",
-                f"{speedup:.1f}x" if speedup else "-", _num(arm.prepare_seconds, "{:.1f}"),
+                f"{speedup:.1f}x" if speedup else "-", num(arm.prepare_seconds, "{:.1f}"),
             ])  # fmt: skip
     head = ["candidates", "arm", "p50 ms", "p95 ms", "mean ms", "speedup (p50)", "prepare s"]
-    return _table(head, rows)
+    return table(head, rows)
 
 
 def _plots(r: RerankABResult) -> list[tuple[str, str]]:
@@ -149,7 +149,7 @@ def _plots(r: RerankABResult) -> list[tuple[str, str]]:
     )
     ax2.set_xlabel("difference (paired bootstrap CI)")
     fig.tight_layout()
-    out.append(("Quality with confidence intervals", _png(fig, plt)))
+    out.append(("Quality with confidence intervals", png(fig, plt)))
     timed = [n for n in names if r.arms[n].latency]
     if timed:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -163,7 +163,7 @@ def _plots(r: RerankABResult) -> list[tuple[str, str]]:
         ax.set_yscale("log")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        out.append(("Scoring latency vs number of candidates", _png(fig, plt)))
+        out.append(("Scoring latency vs number of candidates", png(fig, plt)))
     if "student" in r.arms:
         metric = "ndcg@10"
         t, s = r.arms["teacher"].per_query.get(metric), r.arms["student"].per_query.get(metric)
@@ -174,5 +174,5 @@ def _plots(r: RerankABResult) -> list[tuple[str, str]]:
             ax.set_xlabel(f"teacher {metric}")
             ax.set_ylabel(f"student {metric}")
             fig.tight_layout()
-            out.append((f"Per-query {metric}: teacher vs student", _png(fig, plt)))
+            out.append((f"Per-query {metric}: teacher vs student", png(fig, plt)))
     return out

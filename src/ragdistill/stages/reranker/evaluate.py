@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ragdistill.artifacts import load_component, update_metrics
+from ragdistill.artifacts import update_metrics
+from ragdistill.loading import load_component
 from ragdistill.recipes import Recipe
 
 if TYPE_CHECKING:
-    from ragdistill.distill.reranker import RerankSetup
+    from ragdistill.stages.reranker.setup import RerankSetup
 
 EVAL_QUERIES = 32
 
@@ -25,8 +26,8 @@ def make_evaluator(model: Any, setup: RerankSetup, *, k: int) -> Any:
     """
     import torch
 
-    from ragdistill.ab.rerank import doc_ranking, kendall_tau
     from ragdistill.evaluation.retrieval import ndcg_at_k, overlap_at_k
+    from ragdistill.stages.reranker.ab import doc_ranking, kendall_tau
 
     lists = dict(list(setup.eval_lists(k).items())[:EVAL_QUERIES])
     if not lists:
@@ -63,9 +64,9 @@ def ab_for_reranker_recipe(recipe: Recipe, artifact: Path, *, show_progress: boo
     stage's own order. Returns the HTML report's path; headline numbers go into the
     artifact's manifest.
     """
-    from ragdistill.ab.rerank import run_rerank_ab
-    from ragdistill.ab.rerank_report import write_rerank_report
-    from ragdistill.distill.reranker import prepare
+    from ragdistill.stages.reranker.ab import run_rerank_ab
+    from ragdistill.stages.reranker.ab_report import write_rerank_report
+    from ragdistill.stages.reranker.setup import prepare
 
     output = Path(recipe.output)
     setup = prepare(recipe, show_progress=show_progress)

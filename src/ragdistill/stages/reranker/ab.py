@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from ragdistill.ab.rerank_result import FIRST_STAGE, RerankABResult, RerankArm
 from ragdistill.ab.result import Comparison
 from ragdistill.contracts import Reranker
 from ragdistill.datasets import Passage, RetrievalDataset
@@ -27,6 +26,7 @@ from ragdistill.errors import ConfigError
 from ragdistill.evaluation.bootstrap import bootstrap_mean, paired_bootstrap
 from ragdistill.evaluation.measure import folder_size_bytes, latency_stats
 from ragdistill.evaluation.retrieval import evaluate_run, overlap_at_k
+from ragdistill.stages.reranker.ab_result import FIRST_STAGE, RerankABResult, RerankArm
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:

@@ -32,7 +32,7 @@ def batch_width(batch: Batch) -> int:
 
 def prune_encoder(model: Any, keep: list[int]) -> None:
     """Keep only the transformer layers at indices ``keep`` of a transformers model."""
-    from ragdistill.students.sentence_transformer import _layer_list
+    from ragdistill.stages.embedder.student import _layer_list
 
     layers = _layer_list(model)
     if max(keep) >= len(layers):
@@ -54,7 +54,7 @@ def freeze_bottom(model: Any, layers: int) -> None:
     Backpropagation then stops above them, which on a CPU saves most of a step's time;
     the pretrained lower layers usually need little change to rerank.
     """
-    from ragdistill.students.sentence_transformer import _layer_list
+    from ragdistill.stages.embedder.student import _layer_list
 
     base = getattr(model, getattr(model, "base_model_prefix", ""), model)
     frozen = [getattr(base, "embeddings", None) or model.get_input_embeddings()]
@@ -152,7 +152,7 @@ class InBatchNegatives(torch.nn.Module):
     """Training wrapper: each query also scores the positives of ``n`` other batch queries.
 
     The teacher's targets for those extra columns come from the same construction
-    (:func:`ragdistill.distill.mining.with_in_batch`), so both sides see equal lists.
+    (:func:`ragdistill.stages.reranker.mining.with_in_batch`), so both sides see equal lists.
     """
 
     def __init__(self, student: StudentModel, n: int) -> None:
@@ -161,7 +161,7 @@ class InBatchNegatives(torch.nn.Module):
         self.n = n
 
     def forward(self, batch: Batch) -> Tensor:
-        from ragdistill.distill.mining import with_in_batch
+        from ragdistill.stages.reranker.mining import with_in_batch
 
         out: Tensor = self.student(with_in_batch(list(batch), self.n))
         return out

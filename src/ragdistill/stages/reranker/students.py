@@ -90,7 +90,7 @@ class CrossEncoderStudent(Student):
     def build(self) -> StudentModel:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from ragdistill.students.reranker_models import (
+        from ragdistill.stages.reranker.student_models import (
             CrossEncoderStudentModel,
             freeze_bottom,
             prune_encoder,
@@ -146,8 +146,8 @@ class BiEncoderStudent(Student):
         from sentence_transformers import SentenceTransformer
 
         from ragdistill.hf._loading import _resolve
-        from ragdistill.students.reranker_models import BiEncoderStudentModel, freeze_bottom
-        from ragdistill.students.sentence_transformer import prune_layers
+        from ragdistill.stages.embedder.student import prune_layers
+        from ragdistill.stages.reranker.student_models import BiEncoderStudentModel, freeze_bottom
 
         st = SentenceTransformer(_resolve(self.model), device=self.device)
         if self.max_seq_length is not None:
@@ -199,8 +199,8 @@ class ColBERTStudent(Student):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from ragdistill.hf._colbert_model import ColBERTModel
-        from ragdistill.students.reranker_models import (
+        from ragdistill.stages.reranker._colbert_model import ColBERTModel
+        from ragdistill.stages.reranker.student_models import (
             ColBERTStudentModel,
             freeze_bottom,
             prune_encoder,

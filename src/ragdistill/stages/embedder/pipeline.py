@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from ragdistill.artifacts import write_manifest
-from ragdistill.config import validate_options
+from ragdistill.config import build
 from ragdistill.contracts import InputType
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.distill.cached_teacher import CachedEmbedder
 from ragdistill.recipes import Recipe, recipe_fingerprint
 from ragdistill.recipes.schema import TrainSpec
+from ragdistill.stages.embedder.options import EmbedderOptions
 from ragdistill.teacher_cache import embedding_keys
 
 EVAL_QUERIES = 64
@@ -81,18 +82,9 @@ def balanced_sample(
     return [pairs[i] for i in sorted(keep)]
 
 
-def build(cls: type, options: dict[str, Any], where: str) -> Any:
-    """Instantiate a registered class from validated recipe options."""
-    from_options = getattr(cls, "from_options", None)
-    if from_options is not None:
-        return from_options(options, where=where)
-    instance = cls(**validate_options(cls, options, where=where))
-    instance.options = dict(options)
-    return instance
-
-
 def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bool = True) -> Path:
     """Run an embedder recipe end to end; returns the artifact directory."""
+    options = EmbedderOptions.model_validate(recipe.stage_options)
     import torch
 
     from ragdistill.distill.checkpoint import latest_checkpoint
@@ -144,7 +136,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         fit_projections(model, loss, plan.texts, teacher_outputs, seed=recipe.train.seed)
     evaluate = make_evaluator(model, cached, dataset, plan.eval_query_ids, seed=recipe.train.seed)
     order_of = None
-    if recipe.train.teacher_pairs:
+    if options.teacher_pairs:
         order_of = teacher_pair_orders(plan, teacher_outputs, recipe.train)
     result = train(
         model,
@@ -191,7 +183,7 @@ def teacher_pair_orders(
 ) -> Callable[[int], np.ndarray]:
     """``epoch -> order`` that batches each query-shaped text with a teacher-near passage."""
     from ragdistill.distill.loop import input_lengths
-    from ragdistill.distill.teacher_pairs import paired_orders, teacher_partners
+    from ragdistill.stages.embedder.teacher_pairs import paired_orders, teacher_partners
 
     queries = [i for i, kind in enumerate(plan.types) if kind != "document"]
     passages = [i for i, kind in enumerate(plan.types) if kind == "document"]
@@ -276,8 +268,8 @@ def make_evaluator(
     """
     import torch
 
-    from ragdistill.distill.teacher_pairs import unit_rows
     from ragdistill.evaluation.retrieval import ndcg_at_k, overlap_at_k
+    from ragdistill.stages.embedder.teacher_pairs import unit_rows
 
     if not query_ids:
         return None

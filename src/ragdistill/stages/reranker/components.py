@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from ragdistill.hf._loading import (
     load_tokenizer,
     torch_device,
 )
-from ragdistill.hf.embedders import SentenceTransformerEmbedder
+from ragdistill.stages.embedder.components import SentenceTransformerEmbedder
 
 
 class CrossEncoderReranker(ModelNamed, Reranker):
@@ -28,6 +30,11 @@ class CrossEncoderReranker(ModelNamed, Reranker):
     label (``logit[1] - logit[0]``, ordered like its softmax probability) of a two-label
     one. Pairs longer than ``max_length`` tokens are truncated, longest side first.
     """
+
+    @classmethod
+    def folder_match(cls, folder: Path, config: Mapping[str, Any]) -> int:
+        archs = " ".join(config.get("architectures") or [])
+        return 20 if "SequenceClassification" in archs else 0
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ from ragdistill.errors import ConfigError
 from ragdistill.students import Student
 
 if TYPE_CHECKING:
-    from ragdistill.students.st_model import SentenceTransformerStudentModel
+    from ragdistill.stages.embedder.student_model import SentenceTransformerStudentModel
 
 
 class SentenceTransformerStudent(Student):
@@ -63,7 +63,7 @@ class SentenceTransformerStudent(Student):
         from sentence_transformers import SentenceTransformer
 
         from ragdistill.hf._loading import _resolve
-        from ragdistill.students.st_model import SentenceTransformerStudentModel
+        from ragdistill.stages.embedder.student_model import SentenceTransformerStudentModel
 
         st = SentenceTransformer(_resolve(self.model), device=self.device)
         if self.max_seq_length is not None:
@@ -121,7 +121,7 @@ def add_projection(st: Any, dim: int) -> None:
     except ImportError:  # sentence-transformers < 6
         from sentence_transformers.models import Dense
 
-    from ragdistill.students.st_model import embedding_dimension
+    from ragdistill.stages.embedder.student_model import embedding_dimension
 
     width = embedding_dimension(st)
     if dim > width:

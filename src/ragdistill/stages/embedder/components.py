@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +31,10 @@ class SentenceTransformerEmbedder(ModelNamed, Embedder):
     models such as e5 (``"query: "``, ``"passage: "``). Texts longer than the model's
     ``max_seq_length`` are truncated.
     """
+
+    @classmethod
+    def folder_match(cls, folder: Path, config: Mapping[str, Any]) -> int:
+        return 30 if (folder / "modules.json").is_file() else 0
 
     def __init__(
         self,
@@ -94,6 +100,11 @@ class HFEncoderEmbedder(ModelNamed, Embedder):
     or ``last`` (last real token, for decoder-style embedders). Input longer than
     ``max_length`` tokens (or the model's own limit) is truncated.
     """
+
+    @classmethod
+    def folder_match(cls, folder: Path, config: Mapping[str, Any]) -> int:
+        # Any transformers encoder: the fallback when no more specific loader claims it.
+        return 1 if config else 0
 
     def __init__(
         self,

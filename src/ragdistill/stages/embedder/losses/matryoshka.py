@@ -25,10 +25,10 @@ from ragdistill.config import options_model, suggest, validate_options
 from ragdistill.contracts import Stage
 from ragdistill.errors import ConfigError
 from ragdistill.losses.base import CONTEXT_KEYS, DistillationLoss, LossInputError, OptionError
-from ragdistill.losses.cosine import CosineDistillationLoss
-from ragdistill.losses.mse import EmbeddingMSELoss
-from ragdistill.losses.ntxent import NTXentLoss
 from ragdistill.losses.shapes import check_embeddings, shape
+from ragdistill.stages.embedder.losses.cosine import CosineDistillationLoss
+from ragdistill.stages.embedder.losses.mse import EmbeddingMSELoss
+from ragdistill.stages.embedder.losses.ntxent import NTXentLoss
 
 InnerName = Literal["mse", "ntxent", "cosine"]
 INNER: dict[str, type[DistillationLoss]] = {

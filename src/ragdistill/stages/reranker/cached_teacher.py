@@ -145,12 +145,12 @@ def _bi_encoder_embedder(inner: Reranker, root: Path | None) -> Any:
     ``all-mpnet-base-v2`` reuses what a ``sentence-transformers`` teacher with the same
     options embedded (the cosine of cached unit vectors is the bi-encoder's score).
     """
-    from ragdistill.hf.rerankers import BiEncoderReranker
+    from ragdistill.stages.reranker.components import BiEncoderReranker
 
     if type(inner) is not BiEncoderReranker:
         return None
     from ragdistill.distill.cached_teacher import CachedEmbedder
-    from ragdistill.hf.embedders import SentenceTransformerEmbedder
+    from ragdistill.stages.embedder.components import SentenceTransformerEmbedder
 
     given = dict(inner.options)
     inner_embedder = inner.embedder

@@ -60,7 +60,7 @@ class ColBERTReranker(ModelNamed, Reranker):
 
     def _load(self) -> Any:
         require("transformers", extra="hf")
-        from ragdistill.hf._colbert_model import ColBERTModel
+        from ragdistill.stages.reranker._colbert_model import ColBERTModel
 
         path = Path(_resolve(self.model))
         if not path.is_dir():
@@ -157,7 +157,7 @@ class ColBERTReranker(ModelNamed, Reranker):
         import torch
         from torch.nn.utils.rnn import pad_sequence
 
-        from ragdistill.hf._colbert_model import maxsim
+        from ragdistill.stages.reranker._colbert_model import maxsim
 
         parts = []
         for start in range(0, len(docs), 128):

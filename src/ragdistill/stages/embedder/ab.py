@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ragdistill.ab.result import ABResult, ArmResult, Comparison
+from ragdistill.ab.result import Comparison
 from ragdistill.contracts import Embedder
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.errors import ConfigError
@@ -29,6 +29,7 @@ from ragdistill.evaluation.measure import (
     timed_search,
 )
 from ragdistill.evaluation.retrieval import evaluate_run, overlap_at_k
+from ragdistill.stages.embedder.ab_result import ABResult, ArmResult
 
 log = logging.getLogger(__name__)
 

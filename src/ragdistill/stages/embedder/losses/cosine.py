@@ -22,7 +22,7 @@ class CosineDistillationLoss(DistillationLoss):
 
     Norms are ignored, which suits students served with cosine similarity. When widths
     differ the loss owns a learned ``projection`` (student_dim -> teacher_dim), which the
-    trainer must optimise with the student; see :class:`~ragdistill.losses.mse.EmbeddingMSELoss`.
+    trainer must optimise with the student; see :class:`~ragdistill.stages.embedder.losses.mse.EmbeddingMSELoss`.
     """
 
     stage: ClassVar[Stage] = "embedder"

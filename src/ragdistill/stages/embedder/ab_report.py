@@ -6,26 +6,13 @@ loads no script, stylesheet, font or image from anywhere.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 from pathlib import Path
 from typing import Any
 
-from ragdistill.ab.result import ABResult
+from ragdistill.ab.html import COLORS, CSS, escape, num, options_text, png, size_text, table
 from ragdistill.errors import require
-
-COLORS = {"teacher": "#4C72B0", "student": "#DD8452", "baseline": "#8C8C8C"}
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
-max-width:1100px;color:#222;line-height:1.4;padding:0 1rem}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{padding:.3rem .7rem;
-border-bottom:1px solid #eee;text-align:right}th:first-child,td:first-child{text-align:left}
-th{background:#f6f6f6}.good{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
-.muted{color:#777;font-size:.9rem}img{max-width:100%;margin:.5rem 0}
-"""
+from ragdistill.stages.embedder.ab_result import ABResult
 
 
 def write_html_report(result: ABResult, path: Path | str) -> Path:
@@ -34,12 +21,12 @@ def write_html_report(result: ABResult, path: Path | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     plots = _plots(result)
     body = [
-        f"<h1>Retrieval A/B: {_e(result.dataset.get('name'))}</h1>",
+        f"<h1>Retrieval A/B: {escape(result.dataset.get('name'))}</h1>",
         f"<p class=muted>{len(result.query_ids)} queries, {result.dataset.get('documents')} "
         f"documents in {result.dataset.get('passages')} passages; k={result.settings.get('k')}; "
         f"{result.settings.get('confidence', 0.95):.0%} paired bootstrap CIs "
         f"({result.settings.get('n_bootstrap')} resamples, seed {result.settings.get('seed')}); "
-        f"created {_e(result.created)}</p>",
+        f"created {escape(result.created)}</p>",
         _arms_table(result),
     ]
     if result.comparisons:
@@ -49,13 +36,13 @@ def write_html_report(result: ABResult, path: Path | str) -> Path:
     if result.agreement:
         body += ["<h2>Agreement with the teacher</h2>", _agreement_table(result)]
     body += ["<h2>Efficiency</h2>", _efficiency_table(result)]
-    for title, png in plots:
+    for title, image in plots:
         body.append(
-            f"<h2>{_e(title)}</h2><img alt='{_e(title)}' src='data:image/png;base64,{png}'>"
+            f"<h2>{escape(title)}</h2><img alt='{escape(title)}' src='data:image/png;base64,{image}'>"
         )
     page = (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-        f"<title>Retrieval A/B: {_e(result.dataset.get('name'))}</title><style>{CSS}</style>"
+        f"<title>Retrieval A/B: {escape(result.dataset.get('name'))}</title><style>{CSS}</style>"
         f"</head><body>{''.join(body)}</body></html>"
     )
     path.write_text(page, encoding="utf-8")
@@ -64,23 +51,23 @@ def write_html_report(result: ABResult, path: Path | str) -> Path:
 
 def _arms_table(r: ABResult) -> str:
     rows = [
-        [name, arm.model or "-", arm.embedder.get("class", "?"), _options(arm.embedder),
+        [name, arm.model or "-", arm.embedder.get("class", "?"), options_text(arm.embedder),
          arm.fingerprint[:12]]
         for name, arm in r.arms.items()
     ]  # fmt: skip
-    return _table(["arm", "model", "class", "options", "fingerprint"], rows)
+    return table(["arm", "model", "class", "options", "fingerprint"], rows)
 
 
 def _metrics_table(r: ABResult) -> str:
     metrics = list(next(iter(r.arms.values())).metrics)
     rows = []
     for m in metrics:
-        row = [_e(m)]
+        row = [escape(m)]
         for arm in r.arms.values():
             low, high = arm.metric_ci.get(m, [math.nan, math.nan])
             row.append(f"{arm.metrics[m]:.4f} <span class=muted>[{low:.3f}, {high:.3f}]</span>")
         rows.append(row)
-    return _table(["metric", *r.arms], rows, raw=True)
+    return table(["metric", *r.arms], rows, raw=True)
 
 
 def _diff_table(r: ABResult) -> str:
@@ -89,10 +76,10 @@ def _diff_table(r: ABResult) -> str:
         cls = ("good" if c.low > 0 else "bad") if c.significant else ""
         verdict = "better" if c.low > 0 else "worse" if c.high < 0 else "no clear difference"
         rows.append([
-            f"{_e(c.arm)} &minus; {_e(c.reference)}", _e(c.metric),
+            f"{escape(c.arm)} &minus; {escape(c.reference)}", escape(c.metric),
             f"<span class='{cls}'>{c.diff:+.4f}</span>", f"[{c.low:+.4f}, {c.high:+.4f}]", verdict,
         ])  # fmt: skip
-    return _table(["difference", "metric", "mean", "CI", "verdict"], rows, raw=True)
+    return table(["difference", "metric", "mean", "CI", "verdict"], rows, raw=True)
 
 
 def _agreement_table(r: ABResult) -> str:
@@ -100,7 +87,7 @@ def _agreement_table(r: ABResult) -> str:
     for arm, values in r.agreement.items():
         for metric, v in values.items():
             rows.append([arm, metric, f"{v['mean']:.4f}", f"[{v['low']:.3f}, {v['high']:.3f}]"])
-    return _table(["arm", "top-k overlap", "mean", "CI"], rows)
+    return table(["arm", "top-k overlap", "mean", "CI"], rows)
 
 
 def _efficiency_table(r: ABResult) -> str:
@@ -112,14 +99,14 @@ def _efficiency_table(r: ABResult) -> str:
         rows.append([
             name, lat(arm, "total", "p50_ms"), lat(arm, "total", "p95_ms"),
             lat(arm, "encode", "p50_ms"), lat(arm, "search", "p50_ms"),
-            _num(arm.throughput_texts_per_s, "{:.1f}"), _num(arm.query_throughput_per_s, "{:.1f}"),
-            _bytes(arm.model_size_bytes),
-            _num(arm.parameters, "{:,}"), _bytes(arm.peak_memory_bytes),
-            _num(arm.index_seconds, "{:.1f}"),
+            num(arm.throughput_texts_per_s, "{:.1f}"), num(arm.query_throughput_per_s, "{:.1f}"),
+            size_text(arm.model_size_bytes),
+            num(arm.parameters, "{:,}"), size_text(arm.peak_memory_bytes),
+            num(arm.index_seconds, "{:.1f}"),
         ])  # fmt: skip
     head = ["arm", "p50 ms", "p95 ms", "encode p50", "search p50", "passages/s", "queries/s", "model size",
             "parameters", "peak mem +", "index s"]  # fmt: skip
-    return _table(head, rows)
+    return table(head, rows)
 
 
 def _plots(r: ABResult) -> list[tuple[str, str]]:
@@ -154,13 +141,13 @@ def _plots(r: ABResult) -> list[tuple[str, str]]:
         ax2.set_yticks(range(len(diffs)), labels, fontsize=7)
         ax2.set_xlabel("difference (paired bootstrap CI)")
         fig.tight_layout()
-        out.append(("Metrics with confidence intervals", _png(fig, plt)))
+        out.append(("Metrics with confidence intervals", png(fig, plt)))
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.boxplot([r.arms[n].latency_ms for n in names], showfliers=True)
     ax.set_xticks(range(1, len(names) + 1), names)
     ax.set_ylabel("per-query latency, ms (encode + search)")
     fig.tight_layout()
-    out.append(("Query latency distribution", _png(fig, plt)))
+    out.append(("Query latency distribution", png(fig, plt)))
     metric = _primary(r)
     if metric:
         t, s = r.arms["teacher"].per_query[metric], r.arms["student"].per_query[metric]
@@ -172,47 +159,10 @@ def _plots(r: ABResult) -> list[tuple[str, str]]:
         ax.set_xlim(-0.02, 1.02)
         ax.set_ylim(-0.02, 1.02)
         fig.tight_layout()
-        out.append((f"Per-query {metric}: teacher vs student", _png(fig, plt)))
+        out.append((f"Per-query {metric}: teacher vs student", png(fig, plt)))
     return out
 
 
 def _primary(r: ABResult) -> str | None:
     metrics = [m for m in r.arms["teacher"].per_query if m.startswith("ndcg@")]
     return metrics[0] if metrics else None
-
-
-def _png(fig: Any, plt: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _table(head: list[str], rows: list[list[Any]], *, raw: bool = False) -> str:
-    cell = (lambda v: str(v)) if raw else (lambda v: _e(v))
-    th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    trs = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
-
-
-def _options(describe: dict[str, Any]) -> str:
-    opts = describe.get("options") or {}
-    return ", ".join(f"{k}={v}" for k, v in opts.items()) or "-"
-
-
-def _num(value: float | int | None, fmt: str) -> str:
-    return "-" if value is None else fmt.format(value)
-
-
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024  # type: ignore[assignment]
-    return f"{value} B"
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)

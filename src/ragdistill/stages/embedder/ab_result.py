@@ -1,0 +1,82 @@
+"""What a retrieval A/B measured, as plain data that round-trips through JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragdistill.ab.result import Comparison, ResultFile
+
+
+@dataclass
+class ArmResult:
+    """One embedder's results. ``per_query`` lists align with :attr:`ABResult.query_ids`."""
+
+    name: str
+    embedder: dict[str, Any]
+    fingerprint: str
+    collection: str
+    #: The model name or folder the embedder loaded, when it names one.
+    model: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    #: 95% bootstrap CI of each metric's mean: ``{metric: [low, high]}``.
+    metric_ci: dict[str, list[float]] = field(default_factory=dict)
+    per_query: dict[str, list[float]] = field(default_factory=dict)
+    #: ``{"encode"|"search"|"total": {"p50_ms", "p95_ms", "mean_ms", "n"}}``.
+    latency: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency_ms: list[float] = field(default_factory=list)
+    throughput_texts_per_s: float | None = None
+    #: Queries per second encoding the evaluated queries in batches.
+    query_throughput_per_s: float | None = None
+    model_size_bytes: int | None = None
+    parameters: int | None = None
+    peak_memory_bytes: int | None = None
+    index_seconds: float | None = None
+    index_stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ABResult(ResultFile):
+    dataset: dict[str, Any]
+    settings: dict[str, Any]
+    query_ids: list[str]
+    arms: dict[str, ArmResult]
+    comparisons: list[Comparison] = field(default_factory=list)
+    #: ``{"student": {"overlap@10": {"mean", "low", "high"}}}``: top-k agreement with the teacher.
+    agreement: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    created: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ABResult:
+        return cls(
+            dataset=data["dataset"],
+            settings=data["settings"],
+            query_ids=list(data["query_ids"]),
+            arms={k: ArmResult(**v) for k, v in data["arms"].items()},
+            comparisons=[Comparison(**c) for c in data.get("comparisons", [])],
+            agreement=data.get("agreement", {}),
+            created=data.get("created", ""),
+        )
+
+    def summary(self) -> str:
+        """A plain-text table for the terminal."""
+        names = list(self.arms)
+        metrics = list(next(iter(self.arms.values())).metrics) if self.arms else []
+        lines = [f"dataset {self.dataset.get('name')}: {len(self.query_ids)} queries"]
+        lines.append(f"{'':14}" + "".join(f"{n:>14}" for n in names))
+        for m in metrics:
+            lines.append(f"{m:14}" + "".join(f"{self.arms[n].metrics[m]:>14.4f}" for n in names))
+        for key, label in (("p50_ms", "p50 ms"), ("p95_ms", "p95 ms")):
+            row = [self.arms[n].latency.get("total", {}).get(key, float("nan")) for n in names]
+            lines.append(f"{label:14}" + "".join(f"{v:>14.2f}" for v in row))
+        tput = [self.arms[n].throughput_texts_per_s or float("nan") for n in names]
+        lines.append(f"{'passages/s':14}" + "".join(f"{v:>14.1f}" for v in tput))
+        qput = [self.arms[n].query_throughput_per_s or float("nan") for n in names]
+        lines.append(f"{'queries/s':14}" + "".join(f"{v:>14.1f}" for v in qput))
+        for c in self.comparisons:
+            mark = " *" if c.significant else ""
+            lines.append(
+                f"{c.arm} - {c.reference} {c.metric}: {c.diff:+.4f} "
+                f"[{c.low:+.4f}, {c.high:+.4f}]{mark}"
+            )
+        return "\n".join(lines)

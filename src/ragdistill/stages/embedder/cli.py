@@ -1,0 +1,88 @@
+"""``ragdistill ab embedder``: compare a student embedder's retrieval with its teacher's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("embedder")
+@click.option("--teacher", required=True,
+              help="Artifact dir, model folder, model name or KIND:MODEL.")  # fmt: skip
+@click.option("--student", required=True,
+              help="Artifact dir, model folder, model name or KIND:MODEL.")  # fmt: skip
+@click.option("--baseline", help="The student before distillation (a third arm), optional.")
+@click.option("--dataset", default="tau2-banking", show_default=True,
+              help="A registered dataset (see `ragdistill plugins --all`).")  # fmt: skip
+@click.option("--data-path", type=click.Path(path_type=Path), help="The dataset's folder.")
+@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
+              help="Another dataset option, e.g. split=dev (repeatable).")  # fmt: skip
+@click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(".ragdistill/chroma"), show_default=True,
+              help="Folder of the embedded Chroma indexes.")  # fmt: skip
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for ab.json and report.html.")  # fmt: skip
+@click.option("--max-queries", type=click.IntRange(min=1), help="Evaluate the first N queries.")
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Documents retrieved per query.")  # fmt: skip
+@click.option("--n-bootstrap", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--chroma-host", help="Use a Chroma server instead of the embedded store.")
+@click.option("--chroma-port", type=int, help="Port of the Chroma server (default 8000).")
+@click.option("--rebuild", is_flag=True, help="Drop and rebuild the indexes.")
+@click.option("--device", default="cpu", show_default=True, help="Device for the embedders.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def ab(
+    teacher: str,
+    student: str,
+    baseline: str | None,
+    dataset: str,
+    data_path: Path | None,
+    data_options: tuple[str, ...],
+    index_dir: Path,
+    out: Path,
+    max_queries: int | None,
+    k: int,
+    n_bootstrap: int,
+    seed: int,
+    chroma_host: str | None,
+    chroma_port: int | None,
+    rebuild: bool,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Retrieval A/B: the same queries through the teacher's and the student's index.
+
+    Writes OUT/ab.json (every number, per-query metrics included) and OUT/report.html
+    (self-contained: tables and plots, no external assets).
+    """
+    from ragdistill.cli.common import load_arm, load_dataset
+    from ragdistill.contracts import Embedder
+    from ragdistill.stages.embedder.ab import run_retrieval_ab
+    from ragdistill.stages.embedder.ab_report import write_html_report
+
+    data = load_dataset(dataset, data_path, data_options)
+    arms = {"teacher": teacher, "student": student, "baseline": baseline}
+    embedders = {
+        n: load_arm(spec, stage=Embedder.stage, device=device) for n, spec in arms.items() if spec
+    }
+    result = run_retrieval_ab(
+        data,
+        embedders["teacher"],
+        embedders["student"],
+        baseline=embedders.get("baseline"),
+        index_dir=None if chroma_host else index_dir,
+        k=k,
+        max_queries=max_queries,
+        chroma_host=chroma_host,
+        chroma_port=chroma_port,
+        rebuild=rebuild,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        show_progress=not quiet,
+    )
+    result.to_json(out / "ab.json")
+    report = write_html_report(result, out / "report.html")
+    click.echo(result.summary())
+    click.echo(f"wrote {out / 'ab.json'} and {report}")

@@ -1,0 +1,44 @@
+"""The built-in runtime: PyTorch on the CPU, CUDA or MPS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ragdistill.contracts import Component, Stage
+from ragdistill.errors import ConfigError
+from ragdistill.runtime import RuntimeBackend
+
+
+class TorchRuntime(RuntimeBackend):
+    """PyTorch on ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available)."""
+
+    def __init__(self, device: str = "auto", threads: int | None = None) -> None:
+        if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
+            raise ConfigError(
+                f"runtime.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}"
+            )
+        if threads is not None and threads < 1:
+            raise ConfigError(f"runtime.threads must be >= 1, got {threads}")
+        self.device = device
+        self.threads = threads
+
+    def resolved_device(self) -> str:
+        import torch
+
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(
+                f"runtime.device is {self.device!r} but torch sees no CUDA device; use 'cpu' or 'auto'"
+            )
+        return self.device
+
+    def training_device(self) -> str:
+        return self.resolved_device()
+
+    def load(self, path: Path, stage: Stage | None = None) -> Component:
+        from ragdistill.loading import load_component
+
+        return load_component(path, stage, device=self.resolved_device())
