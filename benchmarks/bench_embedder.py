@@ -62,7 +62,8 @@ EPOCHS = 3
 # student was pretrained on SQuAD 2.0's training pairs (its model card), and a gentler
 # update keeps more of that.
 CHANGES = {"scifact": {"train_max_seq_length": "384"}, "squad": {"learning_rate": "5e-5"}}
-ADDED_TRAIN = {"scifact": {"teacher_pairs": "true"}, "squad": {"teacher_pairs": "true"}}
+# The embedder stage's own options (its [embedder] table).
+STAGE_OPTIONS = {"scifact": {"teacher_pairs": "true"}, "squad": {"teacher_pairs": "true"}}
 ADDED_LOSSES = {
     "scifact": {"similarity-kl": "temperature = 0.05"},
     "squad": {"similarity-kl": "temperature = 0.05"},
@@ -106,8 +107,8 @@ def recipe_for(name: str, out: Path) -> str:
         text = text.replace("[train]\n", "[train]\nmax_texts = 2000\n")
     for key, value in CHANGES.get(name, {}).items():
         text = _swap(text, rf"(?m)^{key} = .*$", f"{key} = {value}", key)
-    for key, value in ADDED_TRAIN.get(name, {}).items():
-        text = _swap(text, r"(?m)^\[train\]\n", f"[train]\n{key} = {value}\n", "a [train] table")
+    if options := STAGE_OPTIONS.get(name):
+        text += "\n[embedder]\n" + "".join(f"{k} = {v}\n" for k, v in options.items())
     for loss, options in ADDED_LOSSES.get(name, {}).items():
         table = f'[[losses]]\nname = "{loss}"\n{options}\n\n[train]'
         text = _swap(text, r"(?m)^\[train\]$", table, "a [train] table")
@@ -118,7 +119,7 @@ def recipe_for(name: str, out: Path) -> str:
 def changed(name: str) -> str:
     """The recipe lines this set changes, in words (empty when none)."""
     said = [f"{k} = {v}" for k, v in CHANGES.get(name, {}).items()]
-    said += [f"{k} = {v}" for k, v in ADDED_TRAIN.get(name, {}).items()]
+    said += [f"{k} = {v}" for k, v in STAGE_OPTIONS.get(name, {}).items()]
     said += [f"added loss {loss} ({o})" for loss, o in ADDED_LOSSES.get(name, {}).items()]
     return "; recipe changes: " + ", ".join(said) if said else ""
 

@@ -80,7 +80,7 @@ def recipe_for(dataset: str, student: str, out: Path, args: argparse.Namespace) 
     data["data"] = dict(DATASETS[dataset][0])
     data["student"] = dict(STUDENTS[student][0])
     data["train"].update(STUDENTS[student][1])
-    data["candidates"].update(k=args.k, window=[3, args.k], negatives=args.negatives,
+    data["reranker"]["candidates"].update(k=args.k, window=[3, args.k], negatives=args.negatives,
                               in_batch_negatives=args.in_batch)  # fmt: skip
     data["train"].update(max_texts=args.train_queries, eval_every=0)
     # The untrained ColBERT already ranks (its projection starts as the identity): its arm

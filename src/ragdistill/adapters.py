@@ -13,7 +13,10 @@ def load(source: str | os.PathLike[str], stage: Stage, **options: Any) -> Compon
     """An artifact directory, a plain model folder or a model name -> a checked component."""
     from ragdistill.loading import load_component
 
-    return check(load_component(source, stage=stage, **options), stage, where=os.fspath(source))
+    component: Component = check(
+        load_component(source, stage=stage, **options), stage, where=os.fspath(source)
+    )
+    return component
 
 
 def check(component: Any, stage: Stage, *, where: str = "component") -> Any:

@@ -73,7 +73,7 @@ def write_manifest(
     """Checksum every file in ``root`` and write its manifest; refuses pickle files."""
     path = Path(root)
     if not (isinstance(stage, str) and stage.isidentifier()):
-        raise ConfigError(f"stage must be a stage name such as 'embedder', got {stage!r}")
+        raise ConfigError(f"stage must be the name of a registered stage, got {stage!r}")
     refuse_pickles(path)
     manifest = {
         "format_version": FORMAT_VERSION,

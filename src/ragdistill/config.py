@@ -24,7 +24,7 @@ _FORBID = ConfigDict(extra="forbid", arbitrary_types_allowed=True, protected_nam
 @cache
 def options_model(target: Callable[..., Any]) -> type[BaseModel]:
     """A pydantic model of the keyword arguments ``target`` (a class or function) accepts."""
-    func = target.__init__ if inspect.isclass(target) else target  # type: ignore[misc]
+    func = target.__init__ if inspect.isclass(target) else target
     try:
         hints = typing.get_type_hints(func)
     except Exception:  # unresolved forward refs: fall back to no type checks
@@ -109,3 +109,8 @@ def build(cls: type, options: dict[str, Any], where: str) -> Any:
     instance = cls(**validate_options(cls, options, where=where))
     instance.options = dict(options)
     return instance
+
+
+def article(word: str | None) -> str:
+    """ "a" or "an" before ``word``, for messages that name a stage ("an embedder")."""
+    return "an" if (word or "")[:1] in tuple("aeiou") else "a"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 
 class RagdistillError(Exception):
     """Base class: the CLI prints these without a traceback."""
@@ -34,7 +36,7 @@ class MissingDependencyError(RagdistillError, ImportError):
     """An optional library is needed for this feature; the message says what to install."""
 
 
-def require(module: str, *, extra: str | None = None, package: str | None = None):
+def require(module: str, *, extra: str | None = None, package: str | None = None) -> ModuleType:
     """Import ``module`` or raise a :class:`MissingDependencyError` naming the pip command."""
     import importlib
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdistill.artifacts import MANIFEST_NAME, read_manifest, verify_artifact
+from ragdistill.config import article
 from ragdistill.contracts import Component, Stage
 from ragdistill.errors import ConfigError
 from ragdistill.registry import Registry, default_registry
@@ -33,7 +34,8 @@ def guess_loader(root: Path, registry: Registry | None = None) -> tuple[Stage, s
             raise ConfigError(f"{config_path} is not valid JSON ({exc})") from None
     best: tuple[int, Stage, str] | None = None
     for entry in registry.entries("teacher"):
-        score = entry.obj.folder_match(root, config)
+        teacher: type[Component] = entry.obj  # a teacher subclasses a contract (see Registry.add)
+        score = teacher.folder_match(root, config)
         if score > 0 and (best is None or score > best[0]):
             best = (score, entry.stage or "", entry.name)
     if best is None:
@@ -74,7 +76,12 @@ def load_component(
     else:
         found_stage, loader = guess_loader(root, registry)
     if stage is not None and stage != found_stage:
-        raise ConfigError(f"{root} holds a {found_stage}, not a {stage}")
+        kinds = sorted(e.name for e in registry.entries("teacher", stage=stage))
+        raise ConfigError(
+            f"{root} holds {article(found_stage)} {found_stage}, not {article(stage)} {stage}; "
+            f"build {article(stage)} {stage} teacher on it instead (registered {stage} kinds: "
+            f"{', '.join(kinds) or 'none'}; on the command line: KIND:{path_or_name})"
+        )
     cls = registry.teacher(found_stage, loader)
     component: Component = cls.from_options({"model": str(root), **options}, where=str(root))
     component.manifest = manifest  # type: ignore[attr-defined]

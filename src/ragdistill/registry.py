@@ -20,7 +20,13 @@ from ragdistill.errors import MissingDependencyError, PluginError, UnknownNameEr
 from ragdistill.plugins import default_plugin_manager
 
 if TYPE_CHECKING:
+    from ragdistill.contracts import Component
+    from ragdistill.datasets import DatasetLoader
+    from ragdistill.losses.base import DistillationLoss
+    from ragdistill.models.sources import ModelSource
+    from ragdistill.runtime import RuntimeBackend
     from ragdistill.stage import DistillationStage
+    from ragdistill.students import Student
 
 Kind = Literal["stage", "teacher", "student", "loss", "runtime", "dataset", "model_source"]
 HOOK_OF_KIND: dict[Kind, str] = {
@@ -100,7 +106,8 @@ class Registry:
         stage: Stage | None = None
         if kind in ("teacher", "student"):
             try:
-                stage = stage_of(obj) if kind == "teacher" else obj.stage
+                # Any class may be registered: a student without `stage` fails right here.
+                stage = stage_of(obj) if kind == "teacher" else obj.stage  # type: ignore[attr-defined]
             except (TypeError, AttributeError) as exc:
                 raise PluginError(f"plugin {plugin!r}: {hook}({name!r}, ...): {exc}") from None
             if not (isinstance(stage, str) and stage):
@@ -157,23 +164,31 @@ class Registry:
         """Registered stages, in registration order (the built-ins first)."""
         return [e.name for e in self.entries("stage")]
 
-    def teacher(self, stage: Stage, name: str) -> type:
-        return self.get("teacher", name, stage=stage)
+    # :meth:`add` checked each kind's base class (a teacher's contract), so the
+    # lookups below return what they annotate.
+    def teacher(self, stage: Stage, name: str) -> type[Component]:
+        cls: type[Component] = self.get("teacher", name, stage=stage)
+        return cls
 
-    def student(self, stage: Stage, name: str) -> type:
-        return self.get("student", name, stage=stage)
+    def student(self, stage: Stage, name: str) -> type[Student]:
+        cls: type[Student] = self.get("student", name, stage=stage)
+        return cls
 
-    def loss(self, name: str) -> type:
-        return self.get("loss", name)
+    def loss(self, name: str) -> type[DistillationLoss]:
+        cls: type[DistillationLoss] = self.get("loss", name)
+        return cls
 
-    def runtime(self, name: str) -> type:
-        return self.get("runtime", name)
+    def runtime(self, name: str) -> type[RuntimeBackend]:
+        cls: type[RuntimeBackend] = self.get("runtime", name)
+        return cls
 
-    def dataset(self, name: str) -> type:
-        return self.get("dataset", name)
+    def dataset(self, name: str) -> type[DatasetLoader]:
+        cls: type[DatasetLoader] = self.get("dataset", name)
+        return cls
 
-    def model_source(self, name: str) -> type:
-        return self.get("model_source", name)
+    def model_source(self, name: str) -> type[ModelSource]:
+        cls: type[ModelSource] = self.get("model_source", name)
+        return cls
 
     def by_plugin(self, plugin: str) -> list[Entry]:
         return [e for e in self._entries.values() if e.plugin == plugin]

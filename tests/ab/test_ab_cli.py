@@ -1,4 +1,4 @@
-"""`ragdistill ab` end to end on tiny real sentence-transformers models and a BEIR folder."""
+"""`ragdistill ab embedder` end to end on tiny real sentence-transformers models and a BEIR folder."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from ab_fixtures import TOPICS
 from click.testing import CliRunner
 
-from ragdistill.stages.embedder.cli import ab
+from ragdistill.cli import build_cli
 
 pytest.importorskip("chromadb")
 
@@ -35,12 +35,13 @@ def test_ab_command_writes_json_and_report(tmp_path: Path) -> None:
     data = beir_folder(tmp_path / "beir")
     out = tmp_path / "out"
     args = [
+        "ab", "embedder",
         "--teacher", str(teacher), "--student", str(student), "--baseline", str(student),
         "--dataset", "beir", "--data-path", str(data), "--data-option", "split=test",
         "--index-dir", str(tmp_path / "chroma"), "--out", str(out), "-k", "5",
         "--max-queries", "5", "--n-bootstrap", "50", "-q",
     ]  # fmt: skip
-    result = CliRunner().invoke(ab, args, catch_exceptions=False)
+    result = CliRunner().invoke(build_cli(), args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "student - teacher ndcg@5" in result.output
     data_out = json.loads((out / "ab.json").read_text())
@@ -54,7 +55,16 @@ def test_ab_command_writes_json_and_report(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_names_the_choices(tmp_path: Path) -> None:
-    args = ["--teacher", "x", "--student", "y", "--dataset", "beri", "--out", str(tmp_path)]
-    result = CliRunner().invoke(ab, args)
+    args = ["ab", "embedder", "--teacher", "x", "--student", "y", "--dataset", "beri",
+            "--out", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(build_cli(), args)
     assert result.exit_code != 0
-    assert "did you mean 'beir'" in str(result.exception)
+    assert "did you mean 'beir'" in result.output
+
+
+def test_ab_lists_a_subcommand_per_registered_stage() -> None:
+    result = CliRunner().invoke(build_cli(), ["ab", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "embedder" in result.output and "reranker" in result.output
+    result = CliRunner().invoke(build_cli(), ["ab", "retriever"])
+    assert result.exit_code != 0 and "No such command 'retriever'" in result.output

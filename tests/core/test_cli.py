@@ -62,3 +62,32 @@ def test_errors_print_without_traceback(tmp_path):
     assert result.exit_code == 1
     assert "Error:" in result.output and "does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+def test_quickstart_names_the_stages_that_have_a_demo(tmp_path):
+    result = CliRunner().invoke(build_cli(), ["quickstart", "retriever", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no stage 'retriever' with a demo recipe; stages with one: embedder, reranker" in (
+        result.output
+    )
+
+
+def test_distill_check_reports_the_stage_and_refuses_an_unknown_one(tmp_path):
+    from importlib import resources
+
+    text = resources.files("ragdistill.stages.reranker").joinpath("quickstart.toml").read_text()
+    (tmp_path / "r.toml").write_text(text)
+    result = CliRunner().invoke(build_cli(), ["distill", str(tmp_path / "r.toml"), "--check"])
+    assert result.exit_code == 0 and "valid reranker recipe" in result.output
+    (tmp_path / "g.toml").write_text(text.replace('stage = "reranker"', 'stage = "rerankr"'))
+    result = CliRunner().invoke(build_cli(), ["distill", str(tmp_path / "g.toml"), "--check"])
+    assert result.exit_code == 1
+    assert "no stage named 'rerankr'; did you mean 'reranker'?" in result.output
+    (tmp_path / "e.toml").write_text(text.replace('stage = "reranker"', 'stage = "embedder"'))
+    result = CliRunner().invoke(build_cli(), ["distill", str(tmp_path / "e.toml"), "--check"])
+    assert "[reranker] holds the reranker stage's options, but this is a embedder" not in (
+        result.output
+    )
+    assert "[reranker] holds the reranker stage's options, but this is an embedder" in (
+        result.output
+    )

@@ -167,3 +167,55 @@ def test_every_hook_is_documented_and_typed():
             p.annotation is not inspect.Parameter.empty for p in signature.parameters.values()
         )
         assert signature.return_annotation in ("None", None)
+
+
+STAGE_PLUGIN = """
+from ragdistill.contracts import Embedder
+from ragdistill.hookspecs import hookimpl
+from ragdistill.stage import DistillationStage
+
+
+class Broken(DistillationStage):
+    contract = {contract}
+
+    def distill(self, recipe, *, restart, show_progress): ...
+    def ab_for_recipe(self, recipe, artifact, *, show_progress): ...
+    def ab_summary(self, report): ...
+    def ab_command(self): ...
+
+
+@hookimpl
+def register_stages(register):
+    register({name!r}, {cls})
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "contract", "cls", "error"),
+    [
+        # A stage's name must be its contract's stage: teachers are found by it.
+        ("retriever", "Embedder", "Broken", r"contract.*whose `stage` is 'retriever'"),
+        ("embedder", "None", "Broken", r"contract.*whose `stage` is 'embedder'"),
+        # It names the recipe's [<stage>] table, so it cannot shadow a recipe section.
+        ("train", "Embedder", "Broken", r"not a recipe section"),
+        ("two words", "Embedder", "Broken", r"must be an identifier"),
+        (
+            "x",
+            "Embedder",
+            "dict",
+            r"must register a subclass of ragdistill\.stage\.DistillationStage",
+        ),
+    ],
+)
+def test_a_badly_declared_stage_names_the_plugin_and_the_fix(installer, name, contract, cls, error):
+    source = STAGE_PLUGIN.format(name=name, contract=contract, cls=cls)
+    installer.install("rd-stage", entry_name="badstage", module="rd_badstage", source=source)
+    with pytest.raises(PluginError, match=rf"plugin 'badstage'.*{error}"):
+        build_registry(get_plugin_manager(), kinds=("stage",))
+
+
+def test_a_second_embedder_stage_is_a_duplicate(installer):
+    source = STAGE_PLUGIN.format(name="embedder", contract="Embedder", cls="Broken")
+    installer.install("rd-stage", entry_name="dupstage", module="rd_dupstage", source=source)
+    with pytest.raises(PluginError, match=r"duplicate stage name 'embedder'.*'dupstage'"):
+        build_registry(get_plugin_manager(), kinds=("stage",))

@@ -41,7 +41,17 @@ class ComponentFields(BaseModel):
         component = adapters.load(source, cls.stage, **options)
         return cls(component=component, model=os.fspath(source), load_options=options, **kwargs)
 
-    from_artifact = from_pretrained
+    @classmethod
+    def from_artifact(
+        cls,
+        source: str | os.PathLike[str],
+        *,
+        load_options: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Alias of :meth:`from_pretrained` (a plain ``from_artifact = from_pretrained``
+        reads as an untyped field to pydantic's mypy plugin)."""
+        return cls.from_pretrained(source, load_options=load_options, **kwargs)
 
     @property
     def manifest(self) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from langchain_core.embeddings import Embeddings
 from pydantic import ConfigDict
 
 from langchain_ragdistill._base import ComponentFields
-from ragdistill.contracts import Stage
+from ragdistill.contracts import FloatArray, Stage
 
 
 class RagdistillEmbeddings(ComponentFields, Embeddings):
@@ -24,13 +24,18 @@ class RagdistillEmbeddings(ComponentFields, Embeddings):
     stage: ClassVar[Stage] = "embedder"
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.component.embed_many(texts, input_type="document").tolist()
+        return _rows(self.component.embed_many(texts, input_type="document"))
 
     def embed_query(self, text: str) -> list[float]:
-        return self.component.embed_many([text], input_type="query")[0].tolist()
+        return _rows(self.component.embed_many([text], input_type="query"))[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        return (await self.component.aembed_many(texts, input_type="document")).tolist()
+        return _rows(await self.component.aembed_many(texts, input_type="document"))
 
     async def aembed_query(self, text: str) -> list[float]:
-        return (await self.component.aembed_many([text], input_type="query"))[0].tolist()
+        return _rows(await self.component.aembed_many([text], input_type="query"))[0]
+
+
+def _rows(vectors: FloatArray) -> list[list[float]]:
+    rows: list[list[float]] = vectors.tolist()  # numpy types tolist() as Any
+    return rows

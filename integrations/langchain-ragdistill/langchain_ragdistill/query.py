@@ -74,7 +74,7 @@ class RagdistillQueryRewriter(_QueryRunnable, RunnableSerializable[QueryInput, s
     ) -> list[str]:
         # One transform_many call, so the model sees the inputs as one batch.
         return self._batch_with_config(
-            self._rewrite_many,
+            self._rewrite_batch,
             inputs,
             config,
             return_exceptions=return_exceptions,
@@ -86,6 +86,9 @@ class RagdistillQueryRewriter(_QueryRunnable, RunnableSerializable[QueryInput, s
 
     def _rewrite_many(self, inputs: list[QueryInput]) -> list[str]:
         return [queries[0] for _, queries in self._transform(inputs, 1)]
+
+    def _rewrite_batch(self, inputs: list[QueryInput]) -> list[Exception | str]:
+        return list(self._rewrite_many(inputs))  # the list type _batch_with_config expects
 
     async def _arewrite_one(self, value: QueryInput) -> str:
         return (await self._atransform(value, 1))[1][0]
@@ -123,11 +126,18 @@ class RagdistillQueryExpander(_QueryRunnable, RunnableSerializable[QueryInput, l
         **kwargs: Any,
     ) -> list[list[str]]:
         return self._batch_with_config(
-            self._expand_many, inputs, config, return_exceptions=return_exceptions, run_type="chain"
+            self._expand_batch,
+            inputs,
+            config,
+            return_exceptions=return_exceptions,
+            run_type="chain",
         )
 
     def _expand_one(self, value: QueryInput) -> list[str]:
         return self._expand_many([value])[0]
+
+    def _expand_batch(self, inputs: list[QueryInput]) -> list[Exception | list[str]]:
+        return list(self._expand_many(inputs))  # the list type _batch_with_config expects
 
     def _expand_many(self, inputs: list[QueryInput]) -> list[list[str]]:
         # Ask for one more than needed: expanders often echo the input, which is dropped.

@@ -25,7 +25,7 @@ import pytest
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable
@@ -98,9 +98,9 @@ class EmbeddingsContract:
             return await embeddings.aembed_query(QUERY), await embeddings.aembed_documents(TEXTS)
 
         query, docs = asyncio.run(run())
-        close = {"rtol": self.rtol, "atol": self.atol}
-        np.testing.assert_allclose(query, embeddings.embed_query(QUERY), **close)
-        np.testing.assert_allclose(docs, embeddings.embed_documents(TEXTS), **close)
+        rtol, atol = self.rtol, self.atol
+        np.testing.assert_allclose(query, embeddings.embed_query(QUERY), rtol=rtol, atol=atol)
+        np.testing.assert_allclose(docs, embeddings.embed_documents(TEXTS), rtol=rtol, atol=atol)
 
     @pytest.mark.parametrize("text", EDGE_CASES, ids=EDGE_IDS)
     def test_edge_case_inputs(self, embeddings: Embeddings, text: str) -> None:
@@ -137,7 +137,9 @@ class DocumentCompressorContract:
         scores = [d.metadata["relevance_score"] for d in out]
         assert all(isinstance(s, float) and math.isfinite(s) for s in scores)
         assert scores == sorted(scores, reverse=True)
-        assert all(d.metadata["i"] == int(d.id[1:]) for d in out), "metadata or id lost"
+        assert all(d.id is not None and d.metadata["i"] == int(d.id[1:]) for d in out), (
+            "metadata or id lost"
+        )
         assert all("relevance_score" not in d.metadata for d in docs), "inputs were modified"
 
     def test_top_n_cuts_the_list(self, compressor: BaseDocumentCompressor) -> None:
@@ -190,19 +192,19 @@ class QueryRewriterContract:
     """A ``Runnable`` from a query (str or ``{"question", "chat_history"}``) to one query."""
 
     @pytest.fixture
-    def rewriter(self) -> Runnable:
+    def rewriter(self) -> Runnable[Any, str]:
         raise NotImplementedError("override the rewriter fixture")
 
-    def test_rewrites_to_a_query(self, rewriter: Runnable) -> None:
+    def test_rewrites_to_a_query(self, rewriter: Runnable[Any, str]) -> None:
         out = rewriter.invoke(QUERY)
         assert isinstance(out, str) and out
         assert rewriter.invoke({"question": QUERY}) == out
 
-    def test_takes_the_chat_history(self, rewriter: Runnable) -> None:
+    def test_takes_the_chat_history(self, rewriter: Runnable[Any, str]) -> None:
         out = rewriter.invoke({"question": "What is its capital?", "chat_history": HISTORY})
         assert isinstance(out, str) and out
 
-    def test_batch_equals_single_and_async(self, rewriter: Runnable) -> None:
+    def test_batch_equals_single_and_async(self, rewriter: Runnable[Any, str]) -> None:
         inputs = [
             QUERY,
             "rivers and the sea",
@@ -214,14 +216,14 @@ class QueryRewriterContract:
         assert asyncio.run(rewriter.ainvoke(inputs[0])) == single[0]
 
     @pytest.mark.parametrize("text", EDGE_CASES, ids=EDGE_IDS)
-    def test_edge_case_inputs(self, rewriter: Runnable, text: str) -> None:
+    def test_edge_case_inputs(self, rewriter: Runnable[Any, str], text: str) -> None:
         assert isinstance(rewriter.invoke(text), str)
 
-    def test_rejects_what_it_cannot_read(self, rewriter: Runnable) -> None:
+    def test_rejects_what_it_cannot_read(self, rewriter: Runnable[Any, str]) -> None:
         with pytest.raises(TypeError):
             rewriter.invoke({"not_a_query": QUERY})
 
-    def test_in_a_rephrase_retriever(self, rewriter: Runnable) -> None:
+    def test_in_a_rephrase_retriever(self, rewriter: Runnable[Any, str]) -> None:
         module = pytest.importorskip("langchain_classic.retrievers.re_phraser")
         retriever = module.RePhraseQueryRetriever(
             retriever=KeywordRetriever(texts=TEXTS), llm_chain=rewriter
@@ -233,27 +235,27 @@ class QueryExpanderContract:
     """A ``Runnable`` from a query to a list of queries, fit for ``MultiQueryRetriever``."""
 
     @pytest.fixture
-    def expander(self) -> Runnable:
+    def expander(self) -> Runnable[Any, list[str]]:
         raise NotImplementedError("override the expander fixture")
 
-    def test_expands_to_queries(self, expander: Runnable) -> None:
+    def test_expands_to_queries(self, expander: Runnable[Any, list[str]]) -> None:
         out = expander.invoke({"question": QUERY})
         assert isinstance(out, list) and out and all(isinstance(q, str) and q for q in out)
         assert len(set(out)) == len(out)
         assert expander.invoke(QUERY) == out
 
-    def test_batch_equals_single_and_async(self, expander: Runnable) -> None:
+    def test_batch_equals_single_and_async(self, expander: Runnable[Any, list[str]]) -> None:
         inputs = [QUERY, {"question": "rivers and the sea"}]
         single = [expander.invoke(x) for x in inputs]
         assert expander.batch(inputs) == single
         assert asyncio.run(expander.abatch(inputs)) == single
 
     @pytest.mark.parametrize("text", EDGE_CASES, ids=EDGE_IDS)
-    def test_edge_case_inputs(self, expander: Runnable, text: str) -> None:
+    def test_edge_case_inputs(self, expander: Runnable[Any, list[str]], text: str) -> None:
         out = expander.invoke(text)
         assert isinstance(out, list) and all(isinstance(q, str) for q in out)
 
-    def test_in_a_multi_query_retriever(self, expander: Runnable) -> None:
+    def test_in_a_multi_query_retriever(self, expander: Runnable[Any, list[str]]) -> None:
         module = pytest.importorskip("langchain_classic.retrievers.multi_query")
         retriever = module.MultiQueryRetriever(
             retriever=KeywordRetriever(texts=TEXTS), llm_chain=expander
@@ -277,7 +279,7 @@ class ChatModelContract:
         assert "".join(str(c.content) for c in chunks) == reply.content
 
     def test_batch_and_async_agree(self, chat_model: BaseChatModel) -> None:
-        prompts = [QUERY, "Name a river."]
+        prompts: list[LanguageModelInput] = [QUERY, "Name a river."]
         single = [chat_model.invoke(p).content for p in prompts]
         assert [m.content for m in chat_model.batch(prompts)] == single
 

@@ -53,7 +53,7 @@ def test_model_keyword_loads_like_from_pretrained(tiny_artifacts: dict[str, Path
 
 
 def test_an_artifact_of_another_stage_is_refused(tiny_artifacts: dict[str, Path]) -> None:
-    with pytest.raises(ConfigError, match="not a embedder"):
+    with pytest.raises(ConfigError, match="holds a reranker, not an embedder"):
         RagdistillEmbeddings.from_pretrained(tiny_artifacts["reranker"])
 
 

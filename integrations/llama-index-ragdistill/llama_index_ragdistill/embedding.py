@@ -9,7 +9,7 @@ from llama_index.core.bridge.pydantic import PrivateAttr
 
 from llama_index_ragdistill._base import ArtifactLoading
 from ragdistill import adapters
-from ragdistill.contracts import Embedder
+from ragdistill.contracts import Embedder, FloatArray
 
 
 class RagdistillEmbedding(ArtifactLoading, BaseEmbedding):
@@ -38,19 +38,24 @@ class RagdistillEmbedding(ArtifactLoading, BaseEmbedding):
         return "RagdistillEmbedding"
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._component.embed_many([query], input_type="query")[0].tolist()
+        return _rows(self._component.embed_many([query], input_type="query"))[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._component.aembed_many([query], input_type="query"))[0].tolist()
+        return _rows(await self._component.aembed_many([query], input_type="query"))[0]
 
     def _get_text_embedding(self, text: str) -> Embedding:
-        return self._component.embed_many([text], input_type="document")[0].tolist()
+        return _rows(self._component.embed_many([text], input_type="document"))[0]
 
     async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._component.aembed_many([text], input_type="document"))[0].tolist()
+        return _rows(await self._component.aembed_many([text], input_type="document"))[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._component.embed_many(texts, input_type="document").tolist()
+        return _rows(self._component.embed_many(texts, input_type="document"))
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return (await self._component.aembed_many(texts, input_type="document")).tolist()
+        return _rows(await self._component.aembed_many(texts, input_type="document"))
+
+
+def _rows(vectors: FloatArray) -> list[Embedding]:
+    rows: list[Embedding] = vectors.tolist()  # numpy types tolist() as Any
+    return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from llama_index.core.indices.query.query_transform.base import BaseQueryTransform
 from llama_index.core.prompts.mixin import PromptDictType
@@ -38,7 +38,9 @@ class RagdistillQueryTransform(BaseQueryTransform):
         **kwargs: Any,
     ) -> RagdistillQueryTransform:
         """Load an artifact directory, model folder or model name ragdistill resolves."""
-        return cls(adapters.load(source, "query_transformer", **(load_options or {})), **kwargs)
+        component = adapters.load(source, "query_transformer", **(load_options or {}))
+        # load() checked the query_transformer contract; its annotation is the base class.
+        return cls(cast(QueryTransformer, component), **kwargs)
 
     from_pretrained = from_artifact
 

@@ -64,7 +64,7 @@ def test_a_plain_model_folder_has_no_manifest(tiny_st_path: Path) -> None:
 
 
 def test_an_artifact_of_another_stage_is_refused(tiny_artifacts: dict[str, Path]) -> None:
-    with pytest.raises(ConfigError, match="not a embedder"):
+    with pytest.raises(ConfigError, match="holds a reranker, not an embedder"):
         RagdistillEmbedding.from_artifact(tiny_artifacts["reranker"])
 
 

@@ -100,7 +100,7 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
         if self.source is None:
             # Chroma reads NotImplemented as "legacy": the collection keeps no config to
             # rebuild from, and the caller passes the function again on reopen.
-            return NotImplemented  # type: ignore[return-value]
+            return NotImplemented  # type: ignore[no-any-return]
         return {"source": self.source, "load_options": self.load_options, "space": self.space}
 
     @staticmethod

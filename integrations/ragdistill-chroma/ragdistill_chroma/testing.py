@@ -83,6 +83,7 @@ class EmbeddingFunctionContract:
             found = collection.query(query_texts=[QUERY], n_results=2)
             assert len(found["ids"][0]) == 2
             stored = collection.get(ids=["d0"], include=["embeddings"])["embeddings"]
+            assert stored is not None
             np.testing.assert_allclose(
                 stored[0], embedding_function([TEXTS[0]])[0], rtol=self.rtol, atol=self.atol
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Callable
 from typing import Any
 
 COLORS = {"teacher": "#4C72B0", "student": "#DD8452", "baseline": "#8C8C8C"}
@@ -31,7 +32,7 @@ def png(fig: Any, plt: Any) -> str:
 
 
 def table(head: list[str], rows: list[list[Any]], *, raw: bool = False) -> str:
-    cell = (lambda v: str(v)) if raw else (lambda v: escape(v))
+    cell: Callable[[Any], str] = str if raw else escape
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     trs = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"

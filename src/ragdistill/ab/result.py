@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
     from typing_extensions import Self
 
 
@@ -37,7 +38,8 @@ class ResultFile:
     comparisons: list[Comparison]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        # Subclasses are dataclasses; this base is not one.
+        return asdict(cast("DataclassInstance", self))
 
     def to_json(self, path: Path | str) -> Path:
         path = Path(path)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from ragdistill.cli import RagdistillGroup
+
+if TYPE_CHECKING:
+    from ragdistill.registry import Registry
 
 
 class StageCommands(RagdistillGroup):
@@ -23,7 +26,7 @@ class StageCommands(RagdistillGroup):
         return command
 
 
-def _stage_registry() -> Any:
+def _stage_registry() -> Registry:
     # Only the stage hook: a full registry would import torch for the losses.
     from ragdistill.plugins import default_plugin_manager
     from ragdistill.registry import build_registry

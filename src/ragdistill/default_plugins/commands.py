@@ -13,7 +13,7 @@ BUILTIN_COMMANDS = {
     "ragdistill.cli.plugins_cmd": "plugins",
     "ragdistill.cli.models_cmd": "models",
     "ragdistill.cli.distill_cmd": "distill",
-    "ragdistill.stages.embedder.cli": "ab",
+    "ragdistill.cli.ab_cmd": "ab",
     "ragdistill.cli.quickstart_cmd": "quickstart",
 }
 

@@ -237,11 +237,11 @@ def _split(out: TeacherBatch, device: str) -> tuple[torch.Tensor, dict[str, Any]
 def _adamw(params: list[torch.nn.Parameter], spec: TrainSpec) -> torch.optim.Optimizer:
     # The fused kernel updates every parameter in one pass: on a CPU it is several
     # times faster than the per-tensor loop (it needs torch >= 2.4 there).
-    kwargs = {"lr": spec.learning_rate, "weight_decay": spec.weight_decay}
+    lr, weight_decay = spec.learning_rate, spec.weight_decay
     try:
-        return torch.optim.AdamW(params, fused=True, **kwargs)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.AdamW(params, **kwargs)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def paired_bootstrap(
 
 
 def bootstrap_mean(
-    values: Sequence[float],
+    values: Sequence[float] | npt.NDArray[np.floating[Any]],
     *,
     n_resamples: int = 1000,
     confidence: float = 0.95,

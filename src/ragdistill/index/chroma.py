@@ -95,7 +95,7 @@ class ChromaIndex:
         if rebuild:
             self.drop()
         self._collection = self._open()
-        self._count = self._collection.count()
+        self._count: int = self._collection.count()
 
     def _open(self) -> Any:
         metadata = {

@@ -149,7 +149,9 @@ def _check_spec(
     except UnknownNameError as exc:
         raise UnknownNameError(f"{where}.name: {exc}") from None
     if not cls.supports(stage):
-        fits = sorted(e.name for e in registry.entries("loss") if e.obj.supports(stage))
+        fits = sorted(
+            e.name for e in registry.entries("loss") if registry.loss(e.name).supports(stage)
+        )
         stages = ", ".join((cls.stage, *cls.also_stages))
         raise ConfigError(
             f"{where}.name: loss {name!r} distills the {stages} stage, but this recipe "

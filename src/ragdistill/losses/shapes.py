@@ -71,14 +71,14 @@ def check_scores(loss: str, student: Tensor, teacher: Tensor, *, min_candidates:
 
 def check_mask(loss: str, mask: Any, expected: torch.Size, *, what: str, unit: str) -> Tensor:
     """A ``mask`` of shape ``expected`` (True/1 = keep), as a bool tensor."""
-    mask = as_tensor(loss, "mask", mask)
-    if mask.shape != expected:
+    tensor = as_tensor(loss, "mask", mask)
+    if tensor.shape != expected:
         dims = "[" + ", ".join(str(n) for n in expected) + "]"
         raise LossInputError(
-            f"{loss}: mask has shape {shape(mask)} but the {what} need {dims}; pass one entry "
+            f"{loss}: mask has shape {shape(tensor)} but the {what} need {dims}; pass one entry "
             f"per {unit}, True (or 1) where it is real and False (or 0) where it is padding"
         )
-    return mask.bool()
+    return tensor.bool()
 
 
 class OrthonormalProjection(torch.nn.Module):
@@ -106,7 +106,8 @@ class OrthonormalProjection(torch.nn.Module):
         """The orthonormal ``(out_features, in_features)`` matrix in use."""
         q, r = torch.linalg.qr(self.raw)
         q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, 1.0)  # unique QR
-        return q if self.out_features >= self.in_features else q.T
+        weight: Tensor = q if self.out_features >= self.in_features else q.T
+        return weight
 
     def forward(self, x: Tensor) -> Tensor:
         return x @ self.weight.T

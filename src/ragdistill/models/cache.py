@@ -26,9 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragdistill.errors import ChecksumError, RagdistillError
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 RECORD = "ragdistill-model.json"
 HOME_ENV = "RAGDISTILL_HOME"
@@ -67,7 +70,7 @@ def model_dir(name: str) -> Path:
     return cache_root() / safe_name(name)
 
 
-def lock(name: str, *, timeout: float = -1):
+def lock(name: str, *, timeout: float = -1) -> BaseFileLock:
     from filelock import FileLock
 
     locks = cache_root() / ".locks"
@@ -97,7 +100,8 @@ def hash_tree(folder: Path) -> dict[str, dict[str, Any]]:
 
 def read_record(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((folder / RECORD).read_text())
+        record: dict[str, Any] = json.loads((folder / RECORD).read_text())
+        return record
     except FileNotFoundError:
         raise RagdistillError(
             f"{folder} has no {RECORD}: it is not a model fetched by ragdistill. Remove the "

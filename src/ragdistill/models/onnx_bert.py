@@ -268,7 +268,7 @@ def _save(model: Any, tokenizer: Any, dest: Path, max_seq_length: int) -> None:
     try:  # sentence-transformers 6 moved the module classes
         from sentence_transformers.sentence_transformer import modules
     except ImportError:  # pragma: no cover - older releases
-        from sentence_transformers import models as modules  # type: ignore[attr-defined,no-redef]
+        from sentence_transformers import models as modules  # type: ignore[no-redef]
 
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".bert-", dir=dest.parent) as scratch:

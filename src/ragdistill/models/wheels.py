@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from ragdistill.errors import ChecksumError, RagdistillError
 from ragdistill.models.cache import downloads_dir, file_digest
@@ -129,7 +129,7 @@ def _safe_member(name: str) -> PurePosixPath:
     return rel
 
 
-def _copy_stream(src: BinaryIO, dst: BinaryIO, bar: object | None) -> None:
+def _copy_stream(src: IO[bytes], dst: IO[bytes], bar: object | None) -> None:
     while block := src.read(_CHUNK):
         dst.write(block)
         if bar is not None:

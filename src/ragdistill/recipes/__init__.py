@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ragdistill.config import format_validation_error, validate_options
+from ragdistill.config import article, format_validation_error, validate_options
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import Recipe
 
@@ -22,7 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Recipe", "load_recipe", "parse_recipe", "recipe_fingerprint"]
+# tomllib: the stdlib module or its backport, for the modules that read TOML too.
+__all__ = ["Recipe", "load_recipe", "parse_recipe", "recipe_fingerprint", "tomllib"]
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -41,17 +42,14 @@ def parse_recipe(data: dict[str, Any], *, where: str = "recipe") -> Recipe:
     from ragdistill.registry import default_registry
 
     registry = default_registry()
-    _check_moved_options(data, registry, where)
+    _check_stage_tables(data, registry, where)
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
             f"{where}: " + format_validation_error(exc, where="", model=Recipe)
         ) from None
-    try:
-        stage = registry.stage(recipe.stage)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: stage: {exc}") from None
+    stage = registry.stage(recipe.stage)
     try:
         options = stage.Options.model_validate(recipe.stage_options)
     except ValidationError as exc:
@@ -65,9 +63,21 @@ def parse_recipe(data: dict[str, Any], *, where: str = "recipe") -> Recipe:
     return recipe
 
 
-def _check_moved_options(data: dict[str, Any], registry: Registry, where: str) -> None:
-    """An option a stage took over from the shared sections: name its new place."""
+def _check_stage_tables(data: dict[str, Any], registry: Registry, where: str) -> None:
+    """A registered stage, no other stage's table, and no option a stage took over from
+    the shared sections (the error names its new place)."""
+    stage = data.get("stage")
+    if isinstance(stage, str):
+        try:
+            registry.stage(stage)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: stage: {exc}") from None
     for name in registry.stage_names():
+        if name != stage and isinstance(data.get(name), dict):
+            raise ConfigError(
+                f"{where}: [{name}] holds the {name} stage's options, but this is {article(stage)} {stage} "
+                f"recipe; remove the table, or set stage = {name!r}"
+            )
         for old, option in registry.stage(name).moved_options.items():
             if _lookup(data, old) is _MISSING:
                 continue

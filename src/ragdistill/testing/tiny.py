@@ -211,7 +211,9 @@ def tiny_seq2seq(path: str | os.PathLike[str], *, layers: int = 2, hidden: int =
             feed_forward_proj="relu",
             pad_token_id=0,
             eos_token_id=1,
-            decoder_start_token_id=0,
+            # transformers 5 configs take keys beyond their declared fields as **kwargs at
+            # run time; their dataclass_transform signature lists only the declared ones.
+            decoder_start_token_id=0,  # type: ignore[call-arg]
         )
         with _seeded():
             T5ForConditionalGeneration(config).save_pretrained(tmp)
@@ -240,7 +242,7 @@ def _wordpiece(specials: list[str], *, unk: str) -> Any:
 
 def _bert_tokenizer() -> Any:
     from tokenizers import processors
-    from transformers import BertTokenizerFast
+    from transformers import BertTokenizerFast  # type: ignore[attr-defined]  # unexported alias in v5
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     backend = _wordpiece(specials, unk="[UNK]")
@@ -263,7 +265,7 @@ def _bert_config(vocab_size: int, layers: int, hidden: int, *, num_labels: int =
         intermediate_size=hidden * 2,
         max_position_embeddings=MAX_POSITIONS,
         pad_token_id=0,
-        num_labels=num_labels,
+        num_labels=num_labels,  # type: ignore[call-arg]  # a **kwargs key (see tiny_seq2seq)
     )
 
 
@@ -281,7 +283,7 @@ def _st_modules() -> Any:
     try:
         from sentence_transformers.sentence_transformer import modules
     except ImportError:
-        from sentence_transformers import models as modules
+        from sentence_transformers import models as modules  # type: ignore[no-redef]
     return modules
 
 

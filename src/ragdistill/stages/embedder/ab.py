@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +108,12 @@ def run_retrieval_ab(
         timed = timed_search(index, texts, k, warmup=warmup)
         rankings[name] = timed.results
         throughput, peak = peak_memory_during(
-            lambda e=embedder: encode_throughput(
-                e, sample, batch_size=batch_size, repeats=throughput_repeats
+            partial(
+                encode_throughput,
+                embedder,
+                sample,
+                batch_size=batch_size,
+                repeats=throughput_repeats,
             )
         )
         query_throughput = encode_throughput(

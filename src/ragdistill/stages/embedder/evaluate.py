@@ -18,11 +18,11 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
     embedded the corpus); its query latency and throughput are measured on the teacher
     itself. Returns the HTML report's path; headline numbers go into the manifest.
     """
-    from ragdistill.stages.embedder.ab import run_retrieval_ab
-    from ragdistill.stages.embedder.ab_report import write_html_report
     from ragdistill.config import build
     from ragdistill.distill.cached_teacher import CachedEmbedder
     from ragdistill.registry import default_registry
+    from ragdistill.stages.embedder.ab import run_retrieval_ab
+    from ragdistill.stages.embedder.ab_report import write_html_report
 
     registry = default_registry()
     output = Path(recipe.output)

@@ -112,7 +112,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     cached = CachedEmbedder(teacher, root=cache_root)
     labelling = {}
     for input_type in ("document", "query"):
-        stats = cached.fill(plan.of_type(input_type), input_type, show_progress=show_progress)  # type: ignore[arg-type]
+        stats = cached.fill(plan.of_type(input_type), input_type, show_progress=show_progress)
         labelling[input_type] = vars(stats)
     (output / "labelling.json").write_text(json.dumps(labelling, indent=2))
 

@@ -76,7 +76,8 @@ class SentenceTransformerStudent(Student):
             # The token-embedding table is most of a small encoder's weights: keeping it
             # fixed saves its gradient and optimizer state, and keeps the vocabulary the
             # pretrained model learned.
-            for param in st[0].auto_model.get_input_embeddings().parameters():
+            encoder: Any = st[0]  # the Transformer module (indexing types it as Module)
+            for param in encoder.auto_model.get_input_embeddings().parameters():
                 param.requires_grad_(False)
         return SentenceTransformerStudentModel(st, train_max_seq_length=self.train_max_seq_length)
 
@@ -119,7 +120,8 @@ def add_projection(st: Any, dim: int) -> None:
     try:
         from sentence_transformers.sentence_transformer.modules import Dense
     except ImportError:  # sentence-transformers < 6
-        from sentence_transformers.models import Dense
+        # The old path is gone from the installed 6.x, so mypy cannot resolve it.
+        from sentence_transformers.models import Dense  # type: ignore[import-not-found,no-redef]
 
     from ragdistill.stages.embedder.student_model import embedding_dimension
 

@@ -122,4 +122,5 @@ def paired_orders(
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """``x`` as float32 with every row scaled to length 1 (zero rows stay zero)."""
     x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    rows: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return rows

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ragdistill.ab.result import Comparison
 from ragdistill.contracts import Reranker
@@ -28,8 +29,10 @@ from ragdistill.evaluation.measure import folder_size_bytes, latency_stats
 from ragdistill.evaluation.retrieval import evaluate_run, overlap_at_k
 from ragdistill.stages.reranker.ab_result import FIRST_STAGE, RerankABResult, RerankArm
 
+Scores = Sequence[float] | npt.NDArray[np.floating[Any]]
 
-def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+
+def kendall_tau(a: Scores, b: Scores) -> float:
     """Kendall's tau-b of two score lists over the same items (0 when either is all ties)."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     i, j = np.triu_indices(len(x), 1)
@@ -38,7 +41,7 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
     return float((dx * dy).sum() / denom) if denom else 0.0
 
 
-def doc_ranking(candidates: Sequence[Passage], scores: Sequence[float]) -> list[str]:
+def doc_ranking(candidates: Sequence[Passage], scores: Scores) -> list[str]:
     """Document ids by descending score, each at its best passage; ties keep list order."""
     ranked: list[str] = []
     for i in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"):
@@ -102,7 +105,7 @@ def run_rerank_ab(
     scores[FIRST_STAGE] = [-np.arange(len(lists[q]), dtype=np.float64) for q in qids]
     results[FIRST_STAGE] = RerankArm(name=FIRST_STAGE, component=dict(first_stage or {}))
     results[FIRST_STAGE].model = (first_stage or {}).get("model")
-    boot = {"n_resamples": n_bootstrap, "confidence": confidence, "seed": seed}
+    boot: dict[str, Any] = {"n_resamples": n_bootstrap, "confidence": confidence, "seed": seed}
     rankings = {n: [doc_ranking(lists[q], s) for q, s in zip(qids, scores[n])] for n in scores}
     qrels = {q: dataset.qrels[q] for q in qids}
     for name, ranked in rankings.items():
@@ -187,7 +190,7 @@ def _time(
 def _timed_call(arm: Reranker, query: str, docs: list[str]) -> float:
     """Seconds for one ``score`` call; a call under 1 s is the median of 5, so a busy
     machine's hiccup does not decide a fast arm's figure (a slow arm is timed once)."""
-    times = []
+    times: list[float] = []
     while len(times) < 5 and (not times or times[0] < 1.0):
         start = time.perf_counter()
         arm.score(query, docs)

@@ -83,7 +83,7 @@ class CachedReranker(Reranker):
                 ):
                     embedder.fill(
                         list(dict.fromkeys(texts)), input_type, show_progress=show_progress
-                    )  # type: ignore[arg-type]
+                    )
             if len(embedders) == len(self._parts):
                 batch_size = 4096  # every score is a dot product of cached vectors
         return self.cache.fill(

@@ -10,7 +10,7 @@ import numpy as np
 
 from ragdistill.contracts import FloatArray, Pair, Reranker
 from ragdistill.contracts.reranker import _check_pairs
-from ragdistill.errors import ConfigError
+from ragdistill.errors import ConfigError, ContractError
 
 Normalize = Literal["zscore", "minmax", "none"]
 
@@ -115,5 +115,10 @@ def _build_member(spec: Any, index: int) -> Reranker:
     cls = default_registry().teacher("reranker", spec["kind"])
     if cls is EnsembleReranker:
         raise ConfigError(f"{where}: an ensemble cannot contain another ensemble")
-    member: Reranker = cls.from_options(options, where=where)
+    member = cls.from_options(options, where=where)
+    if not isinstance(member, Reranker):  # a plugin's reranker teacher must subclass Reranker
+        raise ContractError(
+            f"{where}: {type(member).__qualname__} is registered as a reranker teacher but does "
+            "not subclass ragdistill.contracts.Reranker"
+        )
     return member

@@ -71,9 +71,11 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     labelling: dict[str, Any] = {"pairs": vars(stats)}
 
     rng = random.Random(recipe.train.seed)
+    window = spec.window
+    assert window is not None  # CandidatesSpec's validator fills in the default
     mined = [
         mine_example(
-            q, ps, scores, window=spec.window, negatives=spec.negatives,
+            q, ps, scores, window=window, negatives=spec.negatives,
             dedup_threshold=spec.dedup_threshold, rng=rng,
         )
         for q, ps, scores in zip(

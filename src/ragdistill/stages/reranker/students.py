@@ -53,7 +53,8 @@ def encoder_dir(model: str) -> Path:
     if modules.is_file():
         for module in json.loads(modules.read_text()):
             if str(module.get("type", "")).endswith("Transformer"):
-                return root / module.get("path", "")
+                path: str = module.get("path", "")
+                return root / path
     if not (root / "config.json").is_file():
         raise ConfigError(
             f"student.model {model!r} (resolved to {root}) has no config.json; give a "

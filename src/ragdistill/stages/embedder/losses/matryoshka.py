@@ -31,7 +31,8 @@ from ragdistill.stages.embedder.losses.mse import EmbeddingMSELoss
 from ragdistill.stages.embedder.losses.ntxent import NTXentLoss
 
 InnerName = Literal["mse", "ntxent", "cosine"]
-INNER: dict[str, type[DistillationLoss]] = {
+#: Inner losses: each takes ``student_dim`` and ``teacher_dim`` (plus its own options).
+INNER: dict[str, Callable[..., DistillationLoss]] = {
     "mse": EmbeddingMSELoss,
     "ntxent": NTXentLoss,
     "cosine": CosineDistillationLoss,
