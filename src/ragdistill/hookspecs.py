@@ -6,6 +6,13 @@ use, never at import), and it knows which plugin made each call, so a duplicate 
 is reported against both plugins. Built-in adapters are registered through these
 same hooks by the modules in :mod:`ragdistill.default_plugins`.
 
+A broken plugin is skipped, never fatal: one whose hook has a misspelled name or
+argument (every hook takes exactly ``register``, or ``cli``) is not loaded, and one
+whose hook raises or registers something invalid (a name already taken, a class of the
+wrong kind, a student or loss without ``stage``) has *all* its registrations dropped.
+Either way ``ragdistill plugins`` lists it as ``FAILED`` with the reason, and the other
+plugins keep working.
+
 Keep plugin modules cheap to import: import torch, transformers or an HTTP client
 inside the component that needs it, not at module level, so ``ragdistill --help``
 stays fast.
@@ -84,8 +91,10 @@ def register_students(register: RegisterStudent) -> None:
 def register_losses(register: RegisterLoss) -> None:
     """Register distillation losses by the name a recipe uses (``[[losses]] name = ...``).
 
-    ``cls`` subclasses :class:`ragdistill.losses.base.DistillationLoss`; its ``Options``
-    model validates the recipe table before any model loads.
+    ``cls`` subclasses :class:`ragdistill.losses.base.DistillationLoss` and sets its
+    ``stage`` (plus ``also_stages`` when it serves several); a loss without one is refused
+    at registration. Its typed ``__init__`` validates the recipe table before any model
+    loads.
     """
 
 
@@ -118,8 +127,10 @@ def register_model_sources(register: RegisterModelSource) -> None:
 def register_commands(cli: click.Group) -> None:
     """Add subcommands to the ``ragdistill`` command line.
 
-    Called when the CLI starts, after plugins load. Add commands with
-    ``@cli.command()``; import heavy libraries inside the command body.
+    Called when the CLI starts, after plugins load, once per plugin in registration
+    order (the built-ins first). Add commands with ``@cli.command()``; import heavy
+    libraries inside the command body. A name another plugin already added is refused
+    (the first keeps it) and the clash is logged and listed by ``ragdistill plugins``.
     """
 
 

@@ -2,21 +2,34 @@
 
 Nothing here runs at import. :func:`get_plugin_manager` builds a fresh manager each
 time it is called (tests get their own); :func:`default_plugin_manager` memoises one
-for the process. Plugins are selected by two environment variables:
+for the process. Plugins are selected by two environment variables, each a
+comma-separated list of entry-point names (``name``) or, to pick one of two
+distributions that use the same name, ``distribution:name``:
 
-* ``RAGDISTILL_LOAD_PLUGINS``: a comma-separated allow-list of entry-point plugin
-  names; set but empty, no third-party plugin loads.
-* ``RAGDISTILL_DISABLE_PLUGINS``: a comma-separated block-list.
+* ``RAGDISTILL_LOAD_PLUGINS``: an allow-list; set but empty, no third-party plugin loads.
+* ``RAGDISTILL_DISABLE_PLUGINS``: a block-list.
 
-A plugin that fails to import is reported by name (see :attr:`LoadReport.failed`) and
-the others still load. A hook implementation that matches no hook fails loudly.
+A name in either list that matches no installed plugin is logged as a warning.
+
+A broken third-party plugin never takes the others (or the command line) down: it is
+logged, skipped and listed in :attr:`LoadReport.failed` with the reason, which
+``ragdistill plugins`` prints. That covers a plugin that fails to import, a hook
+implementation whose arguments do not match the hook, a hook name that matches no hook
+(unregistered again, with a suggestion), and a second distribution using an
+entry-point name already taken (the first, by distribution name, is kept). What a
+plugin *registers* is checked when a registry is built; a plugin failing there is
+dropped whole (see :func:`ragdistill.registry.build_registry`), and a command-name
+clash keeps the first plugin's command (see :func:`ragdistill.cli.build_cli`). A
+built-in plugin that breaks is a bug in ragdistill and raises :class:`PluginError`.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -88,68 +101,153 @@ def get_plugin_manager(
     return pm
 
 
-def _selected(name: str, env: Mapping[str, str]) -> bool:
-    allow = env.get(LOAD_ENV)
-    if allow is not None and name not in _names(allow):
-        return False
-    return name not in _names(env.get(DISABLE_ENV, ""))
+def is_builtin(plugin_name: str) -> bool:
+    """Whether a plugin ships with ragdistill (its failures are bugs, and raise)."""
+    return plugin_name in DEFAULT_PLUGINS
+
+
+def distribution_of(pm: pluggy.PluginManager, plugin_name: str) -> str | None:
+    """The distribution a loaded plugin came from (None for one registered by hand)."""
+    report: LoadReport | None = getattr(pm, "report", None)
+    info = report.loaded.get(plugin_name) if report else None
+    return info.distribution if info else None
+
+
+def log_failure(
+    name: str, dist: str | None, error: str, *, outcome: str = "failed and was skipped"
+) -> None:
+    """Warn that a plugin (or part of it) was skipped, and how to silence the warning."""
+    hint = (
+        ""
+        if DISABLE_ENV in error
+        else f" Fix or uninstall it, or silence this with {DISABLE_ENV}={name}"
+    )
+    log.warning("ragdistill plugin %r (from %s) %s: %s.%s", name, dist, outcome, error.rstrip("."), hint)  # fmt: skip
+
+
+def _fail(pm: RagdistillPluginManager, name: str, dist: str | None, error: str) -> None:
+    pm.report.failed.append(FailedPlugin(name, dist, error))
+    log_failure(name, dist, error)
+
+
+def _canonical(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def _keys(name: str, dist: str | None) -> set[str]:
+    """What selects an entry point in the environment variables: its name, ``dist:name``."""
+    return {name} | ({f"{_canonical(dist)}:{name}"} if dist else set())
 
 
 def _names(value: str) -> set[str]:
-    return {part.strip() for part in value.split(",") if part.strip()}
+    names = set()
+    for part in value.split(","):
+        dist, sep, name = part.strip().rpartition(":")
+        if name.strip():
+            names.add(f"{_canonical(dist.strip())}:{name.strip()}" if sep else name.strip())
+    return names
 
 
 def _load_entry_points(pm: RagdistillPluginManager, env: Mapping[str, str]) -> None:
-    for ep in sorted(
-        metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name
-    ):
+    allow = _names(env[LOAD_ENV]) if LOAD_ENV in env else None
+    block = _names(env.get(DISABLE_ENV, ""))
+    seen: set[str] = set()  # every name an installed entry point answers to
+    chosen: dict[str, str | None] = {}  # entry-point name -> its distribution
+    found = list(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP))
+    for ep in sorted(found, key=lambda e: (e.name, _canonical(e.dist.name) if e.dist else "")):
         dist = ep.dist.name if ep.dist else None
-        if not _selected(ep.name, env):
+        keys = _keys(ep.name, dist)
+        seen |= keys
+        if (allow is not None and not keys & allow) or keys & block:
             pm.report.skipped.append(ep.name)
             continue
-        if pm.has_plugin(ep.name):
-            raise PluginError(
-                f"two plugins are named {ep.name!r} (one from distribution {dist!r}); "
-                f"uninstall one, or block it with {DISABLE_ENV}={ep.name}"
-            )
+        if ep.name in chosen:
+            first, key = chosen[ep.name], f"{_canonical(dist or '?')}:{ep.name}"
+            _fail(pm, ep.name, dist, (
+                f"two distributions provide a plugin named {ep.name!r}: {first!r} (kept) and "
+                f"{dist!r} (skipped); uninstall one, or choose with {DISABLE_ENV}={key}"
+            ))  # fmt: skip
+            continue
+        chosen[ep.name] = dist
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not take the others down
-            message = f"{type(exc).__name__}: {exc}"
-            pm.report.failed.append(FailedPlugin(ep.name, dist, message))
-            log.warning(
-                "ragdistill plugin %r (from %s) failed to load and was skipped: %s. "
-                "Fix or uninstall it, or silence this with %s=%s",
-                ep.name, dist, message, DISABLE_ENV, ep.name,
-            )  # fmt: skip
+            _fail(pm, ep.name, dist, f"{type(exc).__name__}: {exc}")
             continue
-        pm.register(plugin, name=ep.name)
+        try:
+            pm.register(plugin, name=ep.name)
+        except pluggy.PluginValidationError as exc:  # pluggy changed nothing
+            _fail(pm, ep.name, dist, _signature_problem(pm, plugin, exc))
+            continue
+        except ValueError as exc:  # its name or module is already registered
+            _fail(pm, ep.name, dist, str(exc).splitlines()[0])
+            continue
         version = ep.dist.version if ep.dist else None
         pm.report.loaded[ep.name] = PluginInfo(ep.name, version, dist, False)
+    installed = ", ".join(sorted({ep.name for ep in found})) or "none"
+    for variable, names in ((LOAD_ENV, allow or set()), (DISABLE_ENV, block)):
+        for unknown in sorted(names - seen):
+            log.warning(
+                "%s names %r, but no installed ragdistill plugin is called that; give an "
+                "entry-point name or distribution:name (installed: %s)",
+                variable, unknown, installed,
+            )  # fmt: skip
 
 
-def check_hooks(pm: pluggy.PluginManager) -> None:
-    """``check_pending()`` with a message naming the plugin, hook and likely intent."""
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        plugin_name = pm.get_name(exc.plugin) or repr(exc.plugin)
-        known = set(hookspecs.hook_names())
-        unknown = [
-            name
-            for name in dir(exc.plugin)
-            if hasattr(getattr(exc.plugin, name, None), f"{hookspecs.PROJECT_NAME}_impl")
-            and name not in known
-        ] or ["?"]
-        hints = []
-        for name in unknown:
-            close = suggest(name, hookspecs.hook_names())
-            hints.append(f"{name!r}" + (f" (did you mean {close!r}?)" if close else ""))
-        raise PluginError(
-            f"plugin {plugin_name!r} implements unknown hook {', '.join(hints)}; "
-            f"valid hooks: {', '.join(hookspecs.hook_names())}. Fix the hook name, or "
-            f"skip the plugin with {DISABLE_ENV}={plugin_name}"
-        ) from exc
+def _signature_problem(pm: pluggy.PluginManager, plugin: object, exc: Exception) -> str:
+    """One line saying which hook implementation takes which wrong argument(s)."""
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        hook = (opts.get("specname") or attr) if opts is not None else ""
+        if hook not in hookspecs.hook_names():
+            continue
+        expected = list(inspect.signature(getattr(hookspecs, hook)).parameters)
+        wrong = [
+            p for p in inspect.signature(getattr(plugin, attr)).parameters if p not in expected
+        ]
+        if wrong:
+            return (
+                f"its {hook} hook takes {', '.join(map(repr, wrong))}, but {hook} passes "
+                f"{', '.join(map(repr, expected))}: define it as def {hook}({', '.join(expected)})"
+            )
+    return " ".join(str(exc).split())
+
+
+def check_hooks(pm: RagdistillPluginManager) -> None:
+    """``check_pending()``: a third-party plugin implementing a hook that does not exist is
+    unregistered and reported failed, naming the plugin, hook and likely intent."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            plugin_name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            message = _unknown_hook_message(plugin_name, exc.plugin)
+            info = pm.report.loaded.get(plugin_name)
+            if info is None or info.builtin:
+                raise PluginError(message) from exc
+            pm.unregister(exc.plugin)
+            del pm.report.loaded[plugin_name]
+            _fail(pm, plugin_name, info.distribution, message)
+
+
+def _unknown_hook_message(plugin_name: str, plugin: object) -> str:
+    known = set(hookspecs.hook_names())
+    unknown = [
+        name
+        for name in dir(plugin)
+        if hasattr(getattr(plugin, name, None), f"{hookspecs.PROJECT_NAME}_impl")
+        and name not in known
+    ] or ["?"]
+    hints = []
+    for name in unknown:
+        close = suggest(name, hookspecs.hook_names())
+        hints.append(f"{name!r}" + (f" (did you mean {close!r}?)" if close else ""))
+    return (
+        f"plugin {plugin_name!r} implements unknown hook {', '.join(hints)}; "
+        f"valid hooks: {', '.join(hookspecs.hook_names())}. Fix the hook name, or "
+        f"silence this with {DISABLE_ENV}={plugin_name}"
+    )
 
 
 def plugin_hooks(pm: pluggy.PluginManager, plugin_name: str) -> list[str]:

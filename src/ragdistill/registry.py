@@ -4,6 +4,14 @@ The registry calls each ``register_*`` hook implementation itself (through plugg
 public ``get_hookimpls``) so it knows which plugin registered what: a duplicate name
 is reported against both plugins, and ``ragdistill plugins`` can list each plugin's
 contributions.
+
+A third-party plugin is dropped whole when one of its hooks raises or registers
+something invalid (a duplicate name, a class of the wrong kind, a loss or student
+without a stage): none of its registrations are kept, the rest of the registry works,
+and :attr:`Registry.failed` (printed by ``ragdistill plugins``) says why. When two
+plugins register one name, the first keeps it (the built-ins register first, then the
+entry points by name). A built-in plugin's failure is a bug and raises
+:class:`~ragdistill.errors.PluginError`.
 """
 
 from __future__ import annotations
@@ -17,7 +25,13 @@ import pluggy
 from ragdistill.config import suggest
 from ragdistill.contracts import STAGES, Stage, stage_of
 from ragdistill.errors import MissingDependencyError, PluginError, UnknownNameError
-from ragdistill.plugins import default_plugin_manager
+from ragdistill.plugins import (
+    FailedPlugin,
+    default_plugin_manager,
+    distribution_of,
+    is_builtin,
+    log_failure,
+)
 
 if TYPE_CHECKING:
     from ragdistill.contracts import Component
@@ -96,6 +110,8 @@ class Registry:
         self._entries: dict[tuple[Kind, Stage | None, str], Entry] = {}
         #: (plugin, hook, reason) for hooks skipped because an optional library is absent.
         self.unavailable: list[tuple[str, str, str]] = []
+        #: Third-party plugins dropped whole because they registered something invalid.
+        self.failed: list[FailedPlugin] = []
 
     def add(self, kind: Kind, name: str, obj: Any, *, plugin: str) -> None:
         hook = HOOK_OF_KIND[kind]
@@ -103,24 +119,26 @@ class Registry:
             raise PluginError(f"plugin {plugin!r}: {hook} registered a name that is not a string")
         if not isinstance(obj, type):
             raise PluginError(f"plugin {plugin!r}: {hook}({name!r}, ...) must register a class")
-        stage: Stage | None = None
-        if kind in ("teacher", "student"):
-            try:
-                # Any class may be registered: a student without `stage` fails right here.
-                stage = stage_of(obj) if kind == "teacher" else obj.stage  # type: ignore[attr-defined]
-            except (TypeError, AttributeError) as exc:
-                raise PluginError(f"plugin {plugin!r}: {hook}({name!r}, ...): {exc}") from None
-            if not (isinstance(stage, str) and stage):
-                raise PluginError(
-                    f"plugin {plugin!r}: {kind} {name!r} has no stage; set its `stage` to the "
-                    f"name of a stage, e.g. one of {', '.join(STAGES)}"
-                )
         base = _base_class(kind)
         if base is not None and not issubclass(obj, base):
             raise PluginError(
                 f"plugin {plugin!r}: {hook}({name!r}, {obj.__qualname__}) must register a "
                 f"subclass of {base.__module__}.{base.__qualname__}"
             )
+        stage: Stage | None = None
+        if kind in ("teacher", "student", "loss"):
+            try:  # a student or loss without `stage` fails right here, not at its first use
+                stage = stage_of(obj) if kind == "teacher" else getattr(obj, "stage", None)
+            except TypeError as exc:
+                raise PluginError(f"plugin {plugin!r}: {hook}({name!r}, ...): {exc}") from None
+            if not (isinstance(stage, str) and stage):
+                raise PluginError(
+                    f"plugin {plugin!r}: {kind} {name!r} ({obj.__qualname__}) has no stage; set "
+                    f"its class attribute `stage` to the name of the stage it serves, e.g. one "
+                    f"of {', '.join(STAGES)}"
+                )
+        if kind == "loss":
+            stage = None  # losses are looked up by name alone; the listing shows their stage
         if kind == "stage":
             _check_stage(name, obj, plugin)
         entry = Entry(kind, name, obj, plugin, stage)
@@ -193,6 +211,14 @@ class Registry:
     def by_plugin(self, plugin: str) -> list[Entry]:
         return [e for e in self._entries.values() if e.plugin == plugin]
 
+    def drop(self, plugin: str, *, distribution: str | None, error: str) -> None:
+        """Forget everything ``plugin`` registered and record it as failed."""
+        for entry in self.by_plugin(plugin):
+            del self._entries[entry.key]
+        self.unavailable = [u for u in self.unavailable if u[0] != plugin]
+        self.failed.append(FailedPlugin(plugin, distribution, error))
+        log_failure(plugin, distribution, error)
+
 
 def _check_stage(name: str, cls: type, plugin: str) -> None:
     where = f"plugin {plugin!r}: register_stages({name!r}, {cls.__qualname__})"
@@ -212,27 +238,46 @@ def _check_stage(name: str, cls: type, plugin: str) -> None:
 def build_registry(
     pm: pluggy.PluginManager, kinds: Iterable[Kind] = tuple(HOOK_OF_KIND)
 ) -> Registry:
-    """Call every ``register_*`` hook of every plugin and collect what they register."""
+    """Call every ``register_*`` hook of every plugin and collect what they register.
+
+    One plugin at a time, in registration order: the built-ins, then entry points by
+    name. A third-party plugin whose hook raises, or that registers anything invalid, is
+    dropped whole and listed in :attr:`Registry.failed`; a built-in's raises.
+    """
     registry = Registry()
+    kinds = tuple(kinds)
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        try:
+            _register_plugin(pm, registry, name, kinds)
+        except PluginError as exc:
+            if is_builtin(name):
+                raise
+            registry.drop(name, distribution=distribution_of(pm, name), error=str(exc))
+    return registry
+
+
+def _register_plugin(
+    pm: pluggy.PluginManager, registry: Registry, plugin: str, kinds: tuple[Kind, ...]
+) -> None:
     for kind in kinds:
-        caller = getattr(pm.hook, HOOK_OF_KIND[kind])
-        # In registration order: the built-ins first, then entry points by name.
-        for impl in caller.get_hookimpls():
-            register = _register_for(registry, kind, impl.plugin_name)
+        hook = HOOK_OF_KIND[kind]
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            if impl.plugin_name != plugin:
+                continue
             try:
-                impl.function(register=register)
+                impl.function(register=_register_for(registry, kind, plugin))
             except MissingDependencyError as exc:
                 # An optional library (torch for the losses) is not installed: what it
                 # would register is absent, and lookups say why.
-                registry.unavailable.append((impl.plugin_name, HOOK_OF_KIND[kind], str(exc)))
+                registry.unavailable.append((plugin, hook, str(exc)))
             except PluginError:
                 raise
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {impl.plugin_name!r}: its {HOOK_OF_KIND[kind]} hook raised "
-                    f"{type(exc).__name__}: {exc}"
+                    f"plugin {plugin!r}: its {hook} hook raised {type(exc).__name__}: {exc}"
                 ) from exc
-    return registry
 
 
 def _register_for(registry: Registry, kind: Kind, plugin: str) -> Callable[[str, Any], None]:
@@ -242,24 +287,24 @@ def _register_for(registry: Registry, kind: Kind, plugin: str) -> Callable[[str,
     return register
 
 
-_default: tuple[pluggy.PluginManager, Registry] | None = None
+_defaults: dict[tuple[Kind, ...], tuple[pluggy.PluginManager, Registry]] = {}
 
 
-def default_registry() -> Registry:
+def default_registry(kinds: Iterable[Kind] = tuple(HOOK_OF_KIND)) -> Registry:
     """The registry of the process-wide plugin manager, built on first use.
 
-    Rebuilt when :func:`ragdistill.plugins.reset` has replaced that manager.
+    Rebuilt when :func:`ragdistill.plugins.reset` has replaced that manager. The CLI
+    asks for ``kinds=("stage",)`` where the full registry would import torch.
     """
-    global _default
-    pm = default_plugin_manager()
-    if _default is None or _default[0] is not pm:
-        _default = (pm, build_registry(pm))
-    return _default[1]
+    pm, kinds = default_plugin_manager(), tuple(kinds)
+    cached = _defaults.get(kinds)
+    if cached is None or cached[0] is not pm:
+        cached = _defaults[kinds] = (pm, build_registry(pm, kinds))
+    return cached[1]
 
 
 def reset() -> None:
-    """Forget the process-wide registry; the next use rebuilds it from the same manager
+    """Forget the process-wide registries; the next use rebuilds them from the same manager
     (after registering a plugin on it by hand). :func:`ragdistill.plugins.reset` also
     replaces the manager."""
-    global _default
-    _default = None
+    _defaults.clear()

@@ -91,3 +91,17 @@ def test_distill_check_reports_the_stage_and_refuses_an_unknown_one(tmp_path):
     assert "[reranker] holds the reranker stage's options, but this is an embedder" in (
         result.output
     )
+
+
+def test_plugins_lists_each_loss_with_its_stage_and_each_command() -> None:
+    result = CliRunner().invoke(build_cli(), ["plugins", "--all"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for line in (
+        "  embedder loss: mse",
+        "  reranker loss: margin-mse",
+        "  generator loss: logit-kl (also query_transformer)",
+        "  command: distill",
+        "  command: plugins",
+    ):
+        assert line in lines, result.output

@@ -223,7 +223,7 @@ def test_plugins_lists_the_plugin_and_its_stage() -> None:
         "  lexicon teacher: idf",
         "  lexicon teacher: weights",
         "  lexicon student: hashed-bow",
-        "  loss: lexicon-mse",
+        "  lexicon loss: lexicon-mse",
         "  dataset: lines",
     ):
         assert line in text.splitlines(), text

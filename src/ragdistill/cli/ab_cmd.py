@@ -28,10 +28,9 @@ class StageCommands(RagdistillGroup):
 
 def _stage_registry() -> Registry:
     # Only the stage hook: a full registry would import torch for the losses.
-    from ragdistill.plugins import default_plugin_manager
-    from ragdistill.registry import build_registry
+    from ragdistill.registry import default_registry
 
-    return build_registry(default_plugin_manager(), kinds=("stage",))
+    return default_registry(kinds=("stage",))
 
 
 @click.group(cls=StageCommands)

@@ -1,19 +1,35 @@
-"""``ragdistill plugins``: what is installed, its version, hooks and registrations."""
+"""``ragdistill plugins``: what is installed, its version, hooks and registrations.
+
+A plugin that failed (to import, to match its hooks, or to register: see
+:mod:`ragdistill.plugins`) is listed as ``FAILED`` with the reason, and the command
+still exits 0: the rest of the tool works without it.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from ragdistill.cli import RagdistillCLI
+    from ragdistill.registry import Entry
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--all", "show_all", is_flag=True, help="Include the built-in plugins.")
-def plugins(as_json: bool, show_all: bool) -> None:
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
     """List installed plugins: name, version, hooks and what each registers."""
-    data = plugins_report(include_builtin=show_all or as_json)
+    from ragdistill.cli import RagdistillCLI
+
+    root = ctx.find_root().command
+    data = plugins_report(
+        include_builtin=show_all or as_json,
+        cli=root if isinstance(root, RagdistillCLI) else None,
+    )
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -25,10 +41,18 @@ def plugins(as_json: bool, show_all: bool) -> None:
         click.echo(f"  hooks: {', '.join(plugin['hooks']) or '-'}")
         for reg in plugin["registers"]:
             stage = f"{reg['stage']} " if reg["stage"] else ""
-            click.echo(f"  {stage}{reg['kind']}: {reg['name']}")
+            also = f" (also {', '.join(reg['also_stages'])})" if reg.get("also_stages") else ""
+            click.echo(f"  {stage}{reg['kind']}: {reg['name']}{also}")
+        for command in plugin["commands"]:
+            click.echo(f"  command: {command}")
     for failed in data["failed"]:
         click.echo(
             f"FAILED {failed['name']} ({failed['distribution']}): {failed['error']}", err=True
+        )
+    for failed in data["command_failures"]:
+        click.echo(
+            f"FAILED command of {failed['name']} ({failed['distribution']}): {failed['error']}",
+            err=True,
         )
     for plugin, hook, reason in data["unavailable"]:
         click.echo(f"unavailable: {plugin} {hook}: {reason}")
@@ -36,15 +60,20 @@ def plugins(as_json: bool, show_all: bool) -> None:
         click.echo(f"skipped {skipped} (RAGDISTILL_LOAD_PLUGINS / RAGDISTILL_DISABLE_PLUGINS)")
 
 
-def plugins_report(*, include_builtin: bool) -> dict[str, Any]:
+def plugins_report(*, include_builtin: bool, cli: RagdistillCLI | None = None) -> dict[str, Any]:
+    """The listing as data; ``cli`` (the group built by ``build_cli``) adds who added
+    which command."""
     from ragdistill.plugins import default_plugin_manager, plugin_hooks
     from ragdistill.registry import default_registry
 
     pm = default_plugin_manager()
     registry = default_registry()
+    failed = [*pm.report.failed, *registry.failed]
+    dropped = {f.name for f in registry.failed}
+    commands = cli.command_plugins if cli is not None else {}
     rows = []
     for info in pm.report.loaded.values():
-        if info.builtin and not include_builtin:
+        if (info.builtin and not include_builtin) or info.name in dropped:
             continue
         rows.append(
             {
@@ -53,15 +82,22 @@ def plugins_report(*, include_builtin: bool) -> dict[str, Any]:
                 "distribution": info.distribution,
                 "builtin": info.builtin,
                 "hooks": plugin_hooks(pm, info.name),
-                "registers": [
-                    {"kind": e.kind, "stage": e.stage, "name": e.name}
-                    for e in registry.by_plugin(info.name)
-                ],
+                "registers": [_registration(e) for e in registry.by_plugin(info.name)],
+                "commands": sorted(c for c, p in commands.items() if p == info.name),
             }
         )
     return {
         "plugins": rows,
-        "failed": [vars(f) for f in pm.report.failed],
+        "failed": [vars(f) for f in failed],
+        "command_failures": [vars(f) for f in (cli.command_failures if cli else [])],
         "skipped": list(pm.report.skipped),
         "unavailable": [list(item) for item in registry.unavailable],
     }
+
+
+def _registration(entry: Entry) -> dict[str, Any]:
+    row: dict[str, Any] = {"kind": entry.kind, "stage": entry.stage, "name": entry.name}
+    if entry.kind == "loss":  # looked up by name alone, but each serves a stage
+        row["stage"] = getattr(entry.obj, "stage", None)
+        row["also_stages"] = list(getattr(entry.obj, "also_stages", ()))
+    return row

@@ -51,9 +51,9 @@ class OptionError(ConfigError):
 class DistillationLoss(torch.nn.Module, ABC):
     """Base of the distillation losses: implement :meth:`forward`, write a typed ``__init__``.
 
-    Subclasses set ``stage`` to the stage they distill. ``also_stages`` lists other stages
-    the loss applies to unchanged (token-level KL serves query transformers as well as
-    generators, since both are language models).
+    Subclasses set ``stage`` to the stage they distill (the registry refuses a loss without
+    one). ``also_stages`` lists other stages the loss applies to unchanged (token-level KL
+    serves query transformers as well as generators, since both are language models).
 
     ``__init__`` parameters named in :data:`CONTEXT_KEYS` (``student_dim``, ``teacher_dim``)
     are filled by the trainer from the models, never from the recipe; they must default to
