@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
 from ragdistill.contracts import (
+    Component,
     Embedder,
     FloatArray,
     Generation,
@@ -30,6 +33,8 @@ from ragdistill.contracts import (
     QueryTransformer,
     Reranker,
 )
+from ragdistill.hookspecs import hookimpl
+from ragdistill.runtime import RuntimeBackend
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -285,3 +290,44 @@ def load_example(path: Path) -> object:
 @pytest.fixture
 def example() -> object:
     return load_example
+
+
+# -- a runtime registered as a real plugin ---------------------------------------------------
+
+
+class RecordingRuntime(RuntimeBackend):
+    """Loads with the artifact's own loader on the CPU; records each call in ``calls``."""
+
+    calls: ClassVar[list[tuple[Path, str | None, str, dict[str, Any]]]] = []
+
+    def __init__(self, tag: str = "default") -> None:
+        self.tag = tag
+
+    def load(self, path: Path, stage: str | None = None, **options: Any) -> Component:
+        from ragdistill.loading import build_component, locate
+
+        self.calls.append((Path(path), stage, self.tag, dict(options)))
+        return build_component(locate(path, stage), device="cpu", **options)
+
+
+@hookimpl
+def register_runtimes(register: Any) -> None:
+    register("recording", RecordingRuntime)
+
+
+@pytest.fixture
+def recording_runtime() -> Iterator[type[RecordingRuntime]]:
+    """The ``recording`` runtime, registered for one test on the process-wide plugin
+    manager the way an installed plugin is (this module is the plugin), then removed."""
+    from ragdistill import plugins, registry
+
+    RecordingRuntime.calls.clear()
+    pm = plugins.default_plugin_manager()
+    plugin = sys.modules[__name__]
+    pm.register(plugin, name="test-recording-runtime")
+    registry.reset()
+    try:
+        yield RecordingRuntime
+    finally:
+        pm.unregister(plugin)
+        registry.reset()

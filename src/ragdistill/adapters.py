@@ -4,19 +4,34 @@ call, check its contract, and report what its artifact manifest says."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ragdistill.contracts import CONTRACTS, Component, Stage
 
+if TYPE_CHECKING:
+    from ragdistill.loading import RuntimeLike
 
-def load(source: str | os.PathLike[str], stage: Stage, **options: Any) -> Component:
-    """An artifact directory, a plain model folder or a model name -> a checked component."""
+
+def load(
+    source: str | os.PathLike[str],
+    stage: Stage,
+    *,
+    runtime: RuntimeLike = None,
+    runtime_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Component:
+    """An artifact directory, a plain model folder or a model name -> a checked component,
+    loaded through ``runtime`` (a registered runtime's name, built from
+    ``runtime_options``, or a :class:`~ragdistill.runtime.RuntimeBackend`; None: torch on
+    the CPU). ``options`` go to the component's loader (``batch_size``...)."""
     from ragdistill.loading import load_component
 
-    component: Component = check(
-        load_component(source, stage=stage, **options), stage, where=os.fspath(source)
+    component = load_component(
+        source, stage=stage, runtime=runtime, runtime_options=runtime_options, **options
     )
-    return component
+    checked: Component = check(component, stage, where=os.fspath(source))
+    return checked
 
 
 def check(component: Any, stage: Stage, *, where: str = "component") -> Any:
@@ -65,5 +80,7 @@ def load_from_values(values: Any, stage: Stage) -> Any:
     source = values.get("model")
     if source is None:
         raise ValueError(f"pass component= (a ragdistill {CONTRACTS[stage].__name__}) or model=")
-    component = load(source, stage, **(values.get("load_options") or {}))
+    component = load(
+        source, stage, runtime=values.get("runtime"), **(values.get("load_options") or {})
+    )
     return {**values, "model": os.fspath(source), "component": component}

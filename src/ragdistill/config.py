@@ -111,6 +111,28 @@ def build(cls: type, options: dict[str, Any], where: str) -> Any:
     return instance
 
 
+def in_table(table: str, message: str) -> str:
+    """``message`` prefixed with the recipe table it is about: ``[table] message``.
+
+    A message already prefixed by a nested table (``[members[1]] ...``, from an ensemble
+    building its members) is joined to it: ``[teacher.members[1]] ...``.
+    """
+    if message.startswith("[") and "] " in message:
+        inner, rest = message[1:].split("] ", 1)
+        return f"[{table}.{inner}] {rest}"
+    return f"[{table}] {message}"
+
+
+def build_checked(cls: type, options: Mapping[str, Any], table: str) -> Any:
+    """:func:`build` for recipe validation: any ``ValueError`` its ``__init__`` raises (a
+    range check; :class:`ConfigError` is one) becomes a :class:`ConfigError` naming
+    ``[table]``. A component must load nothing in ``__init__`` for this to stay cheap."""
+    try:
+        return build(cls, dict(options), table)
+    except ValueError as exc:
+        raise ConfigError(in_table(table, str(exc))) from None
+
+
 def article(word: str | None) -> str:
     """ "a" or "an" before ``word``, for messages that name a stage ("an embedder")."""
     return "an" if (word or "")[:1] in tuple("aeiou") else "a"

@@ -57,6 +57,10 @@ class RetrievalDataset:
 
     ``chunk_size=None`` keeps one passage per document (the embedder truncates it);
     otherwise :meth:`passages` splits documents as :func:`chunk_text` describes.
+
+    For generation, ``answers`` holds gold answers per query where known, and
+    ``sources`` the documents a query was written from, judged or not (a SQuAD
+    question's paragraph); a query without ``sources`` falls back to its qrels.
     """
 
     name: str
@@ -66,6 +70,8 @@ class RetrievalDataset:
     split: str = "test"
     chunk_size: int | None = DEFAULT_CHUNK_SIZE
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    sources: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for doc_id, doc in self.corpus.items():
@@ -84,6 +90,12 @@ class RetrievalDataset:
                     f"dataset {self.name!r}: qrels of query {qid!r} name documents not in the "
                     f"corpus ({', '.join(unknown[:3])}); keep relevant documents when subsetting"
                 )
+        for qid in [*self.answers, *self.sources]:
+            if qid not in self.queries:
+                raise ConfigError(
+                    f"dataset {self.name!r}: answers or sources name query {qid!r}, which is "
+                    "not in the queries"
+                )
 
     @property
     def has_qrels(self) -> bool:
@@ -92,6 +104,14 @@ class RetrievalDataset:
     def evaluable_query_ids(self) -> list[str]:
         """Queries with at least one relevant document, in query order."""
         return [q for q in self.queries if any(g > 0 for g in self.qrels.get(q, {}).values())]
+
+    def source_documents(self, query_id: str) -> list[str]:
+        """The documents ``query_id`` was written from: its ``sources``, else its relevant
+        qrels, keeping those in the corpus (a subset may have dropped the others)."""
+        found = self.sources.get(query_id)
+        if found is None:
+            found = [d for d, g in self.qrels.get(query_id, {}).items() if g > 0]
+        return [d for d in found if d in self.corpus]
 
     def fingerprint(self) -> str:
         """sha256 of the content (corpus, queries, qrels, split, chunking); not of the name."""
@@ -105,6 +125,11 @@ class RetrievalDataset:
             for doc_id in sorted(self.qrels[qid]):
                 _feed(h, "r", qid, doc_id, str(self.qrels[qid][doc_id]))
         _feed(h, "s", self.split, str(self.chunk_size), str(self.chunk_overlap))
+        # Only when present: datasets without them keep the fingerprints they always had.
+        for qid in sorted(self.answers):
+            _feed(h, "a", qid, *self.answers[qid])
+        for qid in sorted(self.sources):
+            _feed(h, "o", qid, *self.sources[qid])
         return h.hexdigest()
 
     def with_chunking(self, chunk_size: int | None, chunk_overlap: int = 0) -> RetrievalDataset:
@@ -187,11 +212,14 @@ class RetrievalDataset:
                     doc_ids.append(d)
             order = {d: i for i, d in enumerate(self.corpus)}
             doc_ids.sort(key=order.__getitem__)
+        kept = set(qids)
         return replace(
             self,
             corpus={d: self.corpus[d] for d in doc_ids},
             queries={q: self.queries[q] for q in qids},
             qrels=qrels,
+            answers={q: a for q, a in self.answers.items() if q in kept},
+            sources={q: s for q, s in self.sources.items() if q in kept},
         )
 
     def stats(self) -> dict[str, Any]:

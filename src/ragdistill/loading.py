@@ -1,6 +1,9 @@
 """Load a component from an artifact folder, a plain model folder or a model name.
 
-This sits above the registry (it looks loaders up by name) and above
+Every load goes through a runtime backend (:func:`load_component`'s ``runtime=``, the
+torch one by default): the runtime calls :func:`locate` (find, verify, pick the loader)
+and :func:`build_component` (build that loader), or loads the folder its own way.
+This sits above the registry (it looks loaders and runtimes up by name) and above
 :mod:`ragdistill.artifacts` (which only reads, writes and verifies manifests).
 """
 
@@ -8,14 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeAlias
 
 from ragdistill.artifacts import MANIFEST_NAME, read_manifest, verify_artifact
 from ragdistill.config import article
 from ragdistill.contracts import Component, Stage
-from ragdistill.errors import ConfigError
+from ragdistill.errors import ConfigError, ContractError
 from ragdistill.registry import Registry, default_registry
+from ragdistill.runtime import RuntimeBackend
 
 
 def guess_loader(root: Path, registry: Registry | None = None) -> tuple[Stage, str]:
@@ -47,32 +54,51 @@ def guess_loader(root: Path, registry: Registry | None = None) -> tuple[Stage, s
     return best[1], best[2]
 
 
-def load_component(
-    path_or_name: str | os.PathLike[str],
-    stage: Stage | None = None,
-    **options: Any,
-) -> Component:
-    """Load an artifact directory, a plain model folder or a provisionable model name.
+@dataclass(frozen=True)
+class LocatedArtifact:
+    """An artifact or model folder, verified, and the registered component that loads it."""
 
-    An artifact's checksums are verified first. ``options`` are passed to the loader
-    component (``device``, ``batch_size``...).
+    root: Path
+    stage: Stage
+    #: Teacher-registry name of the loader (the manifest's ``loader``, or the best guess).
+    loader: str
+    loader_class: type[Component]
+    #: The parsed ``ragdistill.json``; None for a plain model folder.
+    manifest: dict[str, Any] | None
+    #: The manifest's ``load_options``: what the loader needs beyond the path.
+    load_options: dict[str, Any] = field(default_factory=dict)
+
+
+def model_folder(path_or_name: str | os.PathLike[str]) -> Path:
+    """A directory as it is; a model name provisioned (downloaded, unpacked) to a folder."""
+    root = Path(path_or_name)
+    if root.is_dir():
+        return root
+    from ragdistill.models import resolve_model
+
+    root = Path(resolve_model(str(path_or_name)))
+    if not root.is_dir():
+        raise ConfigError(
+            f"{path_or_name!r} is not a directory nor a model ragdistill can provision; "
+            "see `ragdistill models list --available`"
+        )
+    return root
+
+
+def locate(path_or_name: str | os.PathLike[str], stage: Stage | None = None) -> LocatedArtifact:
+    """Read (and checksum) an artifact's manifest, or guess a plain folder's loader.
+
+    Refuses a folder of another stage than ``stage``. A runtime's
+    :meth:`~ragdistill.runtime.RuntimeBackend.load` starts here.
     """
     registry = default_registry()
-    root = Path(path_or_name)
-    if not root.is_dir():
-        from ragdistill.models import resolve_model
-
-        root = Path(resolve_model(str(path_or_name)))
-        if not root.is_dir():
-            raise ConfigError(
-                f"{path_or_name!r} is not a directory nor a model ragdistill can provision; "
-                "see `ragdistill models list --available`"
-            )
+    root = model_folder(path_or_name)
     manifest = read_manifest(root)
+    load_options: dict[str, Any] = {}
     if manifest is not None:
         verify_artifact(root)
         found_stage, loader = manifest["stage"], manifest["loader"]
-        options = {**manifest.get("load_options", {}), **options}
+        load_options = dict(manifest.get("load_options", {}))
     else:
         found_stage, loader = guess_loader(root, registry)
     if stage is not None and stage != found_stage:
@@ -83,6 +109,75 @@ def load_component(
             f"{', '.join(kinds) or 'none'}; on the command line: KIND:{path_or_name})"
         )
     cls = registry.teacher(found_stage, loader)
-    component: Component = cls.from_options({"model": str(root), **options}, where=str(root))
-    component.manifest = manifest  # type: ignore[attr-defined]
+    return LocatedArtifact(root, found_stage, loader, cls, manifest, load_options)
+
+
+def build_component(artifact: LocatedArtifact, **options: Any) -> Component:
+    """The artifact's loader component, built on its folder with the manifest's
+    ``load_options`` overridden by ``options``; the manifest is attached as ``.manifest``."""
+    table = {"model": str(artifact.root), **artifact.load_options, **options}
+    component = artifact.loader_class.from_options(table, where=str(artifact.root))
+    component.manifest = artifact.manifest  # type: ignore[attr-defined]
+    return component
+
+
+#: What selects a runtime: a registered name, a built backend, or None for the default.
+RuntimeLike: TypeAlias = str | RuntimeBackend | None
+#: The runtime ``runtime=None`` means: torch, on the device every built-in loader defaults to.
+DEFAULT_RUNTIME, DEFAULT_RUNTIME_OPTIONS = "torch", MappingProxyType({"device": "cpu"})
+
+
+def resolve_runtime(
+    runtime: RuntimeLike = None, options: Mapping[str, Any] | None = None
+) -> RuntimeBackend:
+    """A runtime backend: an instance as it is, a registered name built from ``options``
+    (validated, like a recipe's ``[runtime]``), or None for the torch runtime on the CPU
+    (``options`` then override that default, e.g. ``{"device": "cuda"}``)."""
+    from ragdistill.config import build
+
+    if isinstance(runtime, RuntimeBackend):
+        if options:
+            raise ConfigError(
+                f"runtime options {sorted(options)} go with a runtime name; a "
+                f"{type(runtime).__name__} instance is already built with its options"
+            )
+        return runtime
+    if runtime is not None and not isinstance(runtime, str):
+        raise TypeError(
+            "runtime must be a registered runtime name, a ragdistill.runtime.RuntimeBackend "
+            f"or None, got {type(runtime).__name__}"
+        )
+    name, table = runtime or DEFAULT_RUNTIME, dict(options or {})
+    if runtime is None:
+        table = {**DEFAULT_RUNTIME_OPTIONS, **table}
+    backend: RuntimeBackend = build(default_registry().runtime(name), table, "runtime")
+    return backend
+
+
+def load_component(
+    path_or_name: str | os.PathLike[str],
+    stage: Stage | None = None,
+    *,
+    runtime: RuntimeLike = None,
+    runtime_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Component:
+    """Load an artifact directory, a plain model folder or a provisionable model name
+    through a runtime's :meth:`~ragdistill.runtime.RuntimeBackend.load`.
+
+    ``runtime`` is a registered runtime's name (built from ``runtime_options``), a
+    :class:`~ragdistill.runtime.RuntimeBackend` instance, or None: the torch runtime on
+    the CPU. The runtime verifies an artifact's checksums before loading it (see
+    :func:`locate`). ``options`` are passed to the loader component (``batch_size``...;
+    ``device`` overrides the runtime's).
+    """
+    backend = resolve_runtime(runtime, runtime_options)
+    component = backend.load(model_folder(path_or_name), stage, **options)
+    if not isinstance(component, Component) or (stage is not None and component.stage != stage):
+        what = getattr(component, "stage", None) or type(component).__qualname__
+        raise ContractError(
+            f"runtime {type(backend).__qualname__}.load({os.fspath(path_or_name)!r}) returned "
+            f"{what!r}, not {article(stage)} {stage or 'component'}; its load must return a "
+            "ragdistill component of the stage it was asked for"
+        )
     return component

@@ -36,7 +36,7 @@ from importlib import metadata
 
 import pluggy
 
-from ragdistill import __version__, hookspecs
+from ragdistill import __version__, hookspecs, provenance
 from ragdistill.config import suggest
 from ragdistill.errors import PluginError
 
@@ -45,11 +45,13 @@ log = logging.getLogger(__name__)
 DEFAULT_PLUGINS = (
     "ragdistill.stages.embedder.plugin",
     "ragdistill.stages.reranker.plugin",
+    "ragdistill.stages.generator.plugin",
     "ragdistill.default_plugins.hf_components",
     "ragdistill.default_plugins.losses",
     "ragdistill.default_plugins.runtimes",
     "ragdistill.default_plugins.datasets",
     "ragdistill.default_plugins.model_sources",
+    "ragdistill.default_plugins.callbacks",
     "ragdistill.default_plugins.commands",
 )
 LOAD_ENV = "RAGDISTILL_LOAD_PLUGINS"
@@ -89,6 +91,7 @@ def get_plugin_manager(
 ) -> RagdistillPluginManager:
     """A fresh plugin manager with the built-ins and (optionally) installed plugins."""
     env = os.environ if env is None else env
+    provenance.forget()  # a plugin installed or upgraded since: rescan its distribution
     pm = RagdistillPluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     pm.report = LoadReport()

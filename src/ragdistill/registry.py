@@ -16,6 +16,7 @@ entry points by name). A built-in plugin's failure is a bug and raises
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -34,6 +35,9 @@ from ragdistill.plugins import (
 )
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ragdistill.callbacks import TrainingCallback
     from ragdistill.contracts import Component
     from ragdistill.datasets import DatasetLoader
     from ragdistill.losses.base import DistillationLoss
@@ -42,7 +46,10 @@ if TYPE_CHECKING:
     from ragdistill.stage import DistillationStage
     from ragdistill.students import Student
 
-Kind = Literal["stage", "teacher", "student", "loss", "runtime", "dataset", "model_source"]
+Kind = Literal[
+    "stage", "teacher", "student", "loss", "runtime", "dataset", "model_source", "callback",
+    "recipe_options",
+]  # fmt: skip
 HOOK_OF_KIND: dict[Kind, str] = {
     "stage": "register_stages",
     "teacher": "register_teachers",
@@ -51,6 +58,8 @@ HOOK_OF_KIND: dict[Kind, str] = {
     "runtime": "register_runtimes",
     "dataset": "register_datasets",
     "model_source": "register_model_sources",
+    "callback": "register_callbacks",
+    "recipe_options": "register_recipe_options",
 }
 
 
@@ -70,7 +79,7 @@ class Entry:
 #: Top-level recipe keys: a stage of one of these names could not have its ``[<stage>]`` table.
 RESERVED_STAGE_NAMES = frozenset(
     {"stage", "name", "output", "cache_dir", "teacher", "student", "data", "losses", "train",
-     "runtime", "evaluate", "stage_options"}
+     "runtime", "evaluate", "stage_options", "plugins"}
 )  # fmt: skip
 
 
@@ -100,6 +109,14 @@ def _base_class(kind: Kind) -> type | None:
         from ragdistill.models.sources import ModelSource
 
         return ModelSource
+    if kind == "callback":
+        from ragdistill.callbacks import TrainingCallback
+
+        return TrainingCallback
+    if kind == "recipe_options":
+        from pydantic import BaseModel
+
+        return BaseModel
     return None
 
 
@@ -208,6 +225,15 @@ class Registry:
         cls: type[ModelSource] = self.get("model_source", name)
         return cls
 
+    def callback(self, name: str) -> type[TrainingCallback]:
+        cls: type[TrainingCallback] = self.get("callback", name)
+        return cls
+
+    def recipe_options(self, name: str) -> type[BaseModel]:
+        """The model of the recipe table ``[plugins.<name>]``."""
+        cls: type[BaseModel] = self.get("recipe_options", name)
+        return cls
+
     def by_plugin(self, plugin: str) -> list[Entry]:
         return [e for e in self._entries.values() if e.plugin == plugin]
 
@@ -232,6 +258,13 @@ def _check_stage(name: str, cls: type, plugin: str) -> None:
         raise PluginError(
             f"{where}: its `contract` must be a component contract whose `stage` is {name!r} "
             f"(got {getattr(contract, '__qualname__', contract)!r}); set both to one name"
+        )
+    if inspect.isabstract(cls):
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        raise PluginError(
+            f"{where}: it cannot run: it does not implement {', '.join(missing)}. A stage "
+            f"supplies its distillation pipeline (distill) and its A/B (ab_for_recipe, "
+            f"ab_summary, ab_command)"
         )
 
 

@@ -42,6 +42,11 @@ def default_cache_root() -> Path:
 def fingerprint(description: Any) -> str:
     """A stable id for a teacher: sha256 of its canonical JSON description.
 
+    ``description`` is the teacher's ``describe()``: its class and options, plus (see
+    :mod:`ragdistill.provenance`) the ``cache_version`` its class declares and, for a
+    class of a third-party distribution that declares none, that distribution's name and
+    version. So a plugin release or a bumped ``cache_version`` gets a fresh cache, while
+    the caches of built-in components without ``cache_version`` keep their old ids.
     Operational options (batch size, device, retries...) are left out: they do not
     change the outputs, so changing them must not throw the cache away.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ragdistill.contracts import Component, Stage
 from ragdistill.errors import ConfigError
@@ -10,7 +11,7 @@ from ragdistill.runtime import RuntimeBackend
 
 
 class TorchRuntime(RuntimeBackend):
-    """PyTorch on ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available)."""
+    """PyTorch on ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (CUDA when available)."""
 
     def __init__(self, device: str = "auto", threads: int | None = None) -> None:
         if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
@@ -23,6 +24,9 @@ class TorchRuntime(RuntimeBackend):
         self.threads = threads
 
     def resolved_device(self) -> str:
+        """The device, ``auto`` resolved; sets torch's thread count when ``threads`` is set."""
+        if self.threads is None and self.device == "cpu":
+            return "cpu"  # nothing to ask torch, so loading a CPU artifact stays cheap
         import torch
 
         if self.threads is not None:
@@ -38,7 +42,16 @@ class TorchRuntime(RuntimeBackend):
     def training_device(self) -> str:
         return self.resolved_device()
 
-    def load(self, path: Path, stage: Stage | None = None) -> Component:
-        from ragdistill.loading import load_component
+    def load(self, path: Path, stage: Stage | None = None, **options: Any) -> Component:
+        """The artifact's registered loader, on this runtime's device when it takes a
+        ``device`` option (one passed in ``options`` wins)."""
+        from ragdistill.config import options_model
+        from ragdistill.loading import build_component, locate
 
-        return load_component(path, stage, device=self.resolved_device())
+        artifact = locate(path, stage)
+        if (
+            "device" not in options
+            and "device" in options_model(artifact.loader_class).model_fields
+        ):
+            options = {**options, "device": self.resolved_device()}
+        return build_component(artifact, **options)

@@ -76,6 +76,25 @@ def test_distill_then_ab_writes_a_loadable_artifact_and_report(workdir, tiny_st_
     assert "ab/ndcg@10" in read_manifest(artifact)["metrics"]
 
 
+def test_the_baseline_student_is_saved_with_a_manifest(workdir, tiny_st_path):
+    """The A/B's "before" arm loads through its manifest's loader, like the artifact."""
+    from ragdistill.artifacts import MANIFEST_NAME
+    from ragdistill.distill import run_recipe
+
+    path = tiny_recipe(workdir, tiny_st_path, tiny_st_path, workdir / "beir", extra="ab = false")
+    path.write_text(path.read_text().replace("epochs = 3", "epochs = 1\nmax_steps = 2"))
+    run_recipe(path, show_progress=False)
+    baseline = workdir / "out" / "baseline"
+    manifest = read_manifest(baseline)
+    assert (manifest["stage"], manifest["loader"]) == ("embedder", "sentence-transformers")
+    assert manifest["student"]["options"]["keep_layers"] == [0]
+    assert load_component(baseline, "embedder").embed_many(["a fee refund"]).shape == (1, 16)
+    # A baseline saved before baselines had manifests gets one when the run resumes.
+    (baseline / MANIFEST_NAME).unlink()
+    run_recipe(path, show_progress=False)
+    assert read_manifest(baseline)["loader"] == "sentence-transformers"
+
+
 def test_teacher_paired_batches_train_every_text_once_an_epoch(workdir, tiny_st_path):
     from ragdistill.distill import run_recipe
     from ragdistill.recipes import load_recipe

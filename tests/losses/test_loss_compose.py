@@ -18,7 +18,7 @@ from ragdistill.stages.reranker.losses import PointwiseMSELoss
 
 BUILTIN = {
     "mse", "ntxent", "matryoshka", "cosine", "margin-mse", "listwise-kl", "pointwise-mse",
-    "logit-kl", "similarity-kl",
+    "logit-kl", "similarity-kl", "sequence-kd", "token-kd", "reverse-kl", "gjsd",
 }  # fmt: skip
 
 
@@ -34,13 +34,15 @@ def test_builtins_registered(registry: Registry) -> None:
         "ragdistill.default_plugins.losses",
         "ragdistill.stages.embedder.plugin",
         "ragdistill.stages.reranker.plugin",
+        "ragdistill.stages.generator.plugin",
     }
 
 
 def test_hook_module_is_torch_free() -> None:
     code = (
         "import sys, ragdistill.default_plugins.losses, ragdistill.stages.embedder.plugin, "
-        "ragdistill.stages.reranker.plugin; print('torch' in sys.modules)"
+        "ragdistill.stages.reranker.plugin, ragdistill.stages.generator.plugin; "
+        "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

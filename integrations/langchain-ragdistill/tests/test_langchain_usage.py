@@ -166,3 +166,18 @@ def test_streaming_flag_streams_through_invoke(echo_generator: Any) -> None:
 def test_loads_a_model_ragdistill_resolves_by_name() -> None:
     embeddings = RagdistillEmbeddings(model="all-MiniLM-L6-v2")
     assert len(embeddings.embed_query("What does distillation do?")) == 384
+
+
+def test_from_artifact_loads_through_a_registered_runtime(
+    tiny_artifacts: dict[str, Path], recording_runtime: Any
+) -> None:
+    embeddings = RagdistillEmbeddings.from_artifact(
+        tiny_artifacts["embedder"], runtime="recording", runtime_options={"tag": "lc"}
+    )
+    assert recording_runtime.calls == [(tiny_artifacts["embedder"], "embedder", "lc", {})]
+    assert embeddings.runtime == "recording" and len(embeddings.embed_query("paris")) > 0
+    # model= with runtime= loads through it as well, and an instance is accepted.
+    runtime = recording_runtime.from_options({"tag": "field"})
+    rerank = RagdistillRerank(model=str(tiny_artifacts["reranker"]), runtime=runtime)
+    assert recording_runtime.calls[-1][1:3] == ("reranker", "field")
+    assert rerank.manifest is not None and "runtime" not in rerank.model_dump()

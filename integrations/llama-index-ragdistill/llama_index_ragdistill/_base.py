@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from typing_extensions import Self
 
 from ragdistill import adapters
 from ragdistill.contracts import Stage
+
+if TYPE_CHECKING:
+    from ragdistill.runtime import RuntimeBackend
 
 
 class ArtifactLoading:
@@ -28,10 +31,23 @@ class ArtifactLoading:
         source: str | os.PathLike[str],
         *,
         load_options: dict[str, Any] | None = None,
+        runtime: str | RuntimeBackend | None = None,
+        runtime_options: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Self:
-        """Load an artifact directory, model folder or model name ragdistill resolves."""
-        component = adapters.load(source, cls._stage, **(load_options or {}))
+        """Load an artifact directory, model folder or model name ragdistill resolves.
+
+        ``runtime`` runs it: a registered runtime's name (built from ``runtime_options``,
+        validated) or a :class:`~ragdistill.runtime.RuntimeBackend`; by default the torch
+        runtime on the CPU. ``load_options`` go to the component's loader.
+        """
+        component = adapters.load(
+            source,
+            cls._stage,
+            runtime=runtime,
+            runtime_options=runtime_options,
+            **(load_options or {}),
+        )
         kwargs.setdefault(cls._name_field, adapters.model_name(component, source))
         return cls(component, **kwargs)  # type: ignore[call-arg]
 

@@ -157,3 +157,27 @@ def test_llm_system_prompt_and_limits(echo_generator: Any) -> None:
 def test_loads_a_model_ragdistill_resolves_by_name() -> None:
     embed = RagdistillEmbedding.from_pretrained("all-MiniLM-L6-v2")
     assert len(embed.get_query_embedding("What does distillation do?")) == 384
+
+
+def test_from_artifact_loads_through_a_registered_runtime(
+    tiny_artifacts: dict[str, Path], recording_runtime: Any
+) -> None:
+    embed = RagdistillEmbedding.from_artifact(
+        tiny_artifacts["embedder"],
+        runtime="recording",
+        runtime_options={"tag": "li"},
+        load_options={"batch_size": 2},
+    )
+    assert recording_runtime.calls == [
+        (tiny_artifacts["embedder"], "embedder", "li", {"batch_size": 2})
+    ]
+    assert embed.component.batch_size == 2 and len(embed.get_query_embedding("paris")) > 0
+    # An instance (built with from_options, validated like a recipe's [runtime]) works too.
+    runtime = recording_runtime.from_options({"tag": "instance"})
+    rerank = RagdistillRerank.from_artifact(tiny_artifacts["reranker"], runtime=runtime)
+    assert recording_runtime.calls[-1][1:3] == ("reranker", "instance")
+    assert rerank.manifest is not None
+    with pytest.raises(ConfigError, match=r"runtime\.tga: unknown key; did you mean 'tag'"):
+        RagdistillEmbedding.from_artifact(
+            tiny_artifacts["embedder"], runtime="recording", runtime_options={"tga": "x"}
+        )

@@ -6,7 +6,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
@@ -14,11 +14,14 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 from ragdistill.contracts import Embedder
 
+if TYPE_CHECKING:
+    from ragdistill.runtime import RuntimeBackend
+
 NAME = "ragdistill"
 _SPACES: list[Space] = ["cosine", "l2", "ip"]
 # Chroma rebuilds the function from its config more than once per collection (to test
 # it is not "legacy", on every reopen); loading and checksumming a model each time
-# would dominate, so loaded components are shared per (source, options).
+# would dominate, so loaded components are shared per (source, options, runtime).
 _LOADED: dict[tuple[str, str], Embedder] = {}
 _LOCK = threading.Lock()
 
@@ -34,8 +37,11 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
         ef = RagdistillEmbeddingFunction("runs/minilm/student")
         collection = client.create_collection("docs", embedding_function=ef)
 
-    A component built by hand (``component=``) works too, but then Chroma cannot
-    rebuild it: pass ``embedding_function=`` again when you reopen the collection.
+    ``runtime`` names the registered runtime that loads it (``runtime_options`` build
+    it; both are stored in the configuration too); by default the torch runtime on the
+    CPU. A component built by hand (``component=``) or a runtime passed as an instance
+    works too, but then Chroma cannot rebuild it: pass ``embedding_function=`` again when
+    you reopen the collection.
     """
 
     def __init__(
@@ -45,6 +51,8 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
         component: Embedder | None = None,
         load_options: dict[str, Any] | None = None,
         space: Space = "cosine",
+        runtime: str | RuntimeBackend | None = None,
+        runtime_options: dict[str, Any] | None = None,
     ) -> None:
         if (source is None) == (component is None):
             raise TypeError("pass exactly one of source= (a path or model name) or component=")
@@ -53,9 +61,11 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
         self.load_options = dict(load_options or {})
         self.space: Space = space
         self.source: str | None = None
+        self.runtime = runtime
+        self.runtime_options = dict(runtime_options or {})
         if source is not None:
             self.source = _portable(source)
-            component = _load(self.source, self.load_options)
+            component = _load(self.source, self.load_options, runtime, self.runtime_options)
         if not isinstance(component, Embedder):
             raise TypeError(
                 f"component must be a ragdistill Embedder, got {type(component).__name__}"
@@ -97,11 +107,16 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
         return list(_SPACES)
 
     def get_config(self) -> dict[str, Any]:
-        if self.source is None:
+        if self.source is None or not (self.runtime is None or isinstance(self.runtime, str)):
             # Chroma reads NotImplemented as "legacy": the collection keeps no config to
             # rebuild from, and the caller passes the function again on reopen.
             return NotImplemented  # type: ignore[no-any-return]
-        return {"source": self.source, "load_options": self.load_options, "space": self.space}
+        config: dict[str, Any] = {
+            "source": self.source, "load_options": self.load_options, "space": self.space
+        }  # fmt: skip
+        if self.runtime is not None:
+            config.update(runtime=self.runtime, runtime_options=self.runtime_options)
+        return config
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> RagdistillEmbeddingFunction:
@@ -110,6 +125,8 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
             config["source"],
             load_options=config.get("load_options") or {},
             space=config.get("space", "cosine"),
+            runtime=config.get("runtime"),
+            runtime_options=config.get("runtime_options") or {},
         )
 
     @staticmethod
@@ -119,10 +136,13 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
                 f"a {NAME} embedding function config needs a 'source' path or model name, "
                 f"got {config!r:.200}"
             )
-        if not isinstance(config.get("load_options", {}), dict):
-            raise ValueError(
-                "'load_options' in a ragdistill embedding function config must be a dict"
-            )
+        for key in ("load_options", "runtime_options"):
+            if not isinstance(config.get(key, {}), dict):
+                raise ValueError(
+                    f"{key!r} in a ragdistill embedding function config must be a dict"
+                )
+        if not isinstance(config.get("runtime", ""), str | None):
+            raise ValueError("'runtime' in a ragdistill embedding function config must be a name")
 
     def validate_config_update(
         self, old_config: dict[str, Any], new_config: dict[str, Any]
@@ -139,16 +159,28 @@ def _portable(source: str | os.PathLike[str]) -> str:
     return str(path.resolve()) if path.is_dir() else os.fspath(source)
 
 
-def _load(source: str, options: dict[str, Any]) -> Embedder:
-    key = (source, json.dumps(options, sort_keys=True, default=str))
+def _load(
+    source: str,
+    options: dict[str, Any],
+    runtime: str | RuntimeBackend | None,
+    runtime_options: dict[str, Any],
+) -> Embedder:
+    from ragdistill.loading import load_component
+
+    def load() -> Embedder:
+        component = load_component(
+            source, stage="embedder", runtime=runtime, runtime_options=runtime_options, **options
+        )
+        if not isinstance(component, Embedder):
+            raise TypeError(f"{source} did not load as a ragdistill Embedder")
+        return component
+
+    if not (runtime is None or isinstance(runtime, str)):
+        return load()  # an instance: Chroma cannot rebuild it from a config, nothing to share
+    key = (source, json.dumps([options, runtime, runtime_options], sort_keys=True, default=str))
     with _LOCK:
         if key not in _LOADED:
-            from ragdistill.loading import load_component
-
-            component = load_component(source, stage="embedder", **options)
-            if not isinstance(component, Embedder):
-                raise TypeError(f"{source} did not load as a ragdistill Embedder")
-            _LOADED[key] = component
+            _LOADED[key] = load()
         return _LOADED[key]
 
 

@@ -51,3 +51,19 @@ def test_loads_a_model_ragdistill_resolves_by_name() -> None:
     ef = RagdistillEmbeddingFunction("all-MiniLM-L6-v2")
     assert ef.get_config()["source"] == "all-MiniLM-L6-v2"
     assert len(ef(["What does distillation do?"])[0]) == 384
+
+
+def test_loads_through_a_named_runtime_and_stores_it(
+    tiny_artifacts: dict[str, Path], recording_runtime: Any
+) -> None:
+    source = tiny_artifacts["embedder"]
+    ef = RagdistillEmbeddingFunction(source, runtime="recording", runtime_options={"tag": "ch"})
+    assert recording_runtime.calls == [(source.resolve(), "embedder", "ch", {})]
+    config = ef.get_config()
+    assert (config["runtime"], config["runtime_options"]) == ("recording", {"tag": "ch"})
+    rebuilt = RagdistillEmbeddingFunction.build_from_config(config)
+    assert rebuilt.component is ef.component  # shared per (source, options, runtime)
+    # A runtime instance loads too, but cannot be stored: Chroma treats it as legacy.
+    instance = RagdistillEmbeddingFunction(source, runtime=recording_runtime(tag="obj"))
+    assert recording_runtime.calls[-1][2] == "obj"
+    assert instance.get_config() is NotImplemented

@@ -5,7 +5,9 @@
 * ``POST /v1/chat/completions``: ``echo: <last user message>`` cut to ``max_tokens``
   words (or the next scripted reply), SSE streaming with ``stream: true``, and a judge
   mode (``logprobs`` with ``max_tokens: 1``) that answers by word overlap between the
-  ``Query:`` and ``Document:`` lines of the prompt.
+  ``Query:`` and ``Document:`` lines of the prompt. Other requests with ``logprobs``
+  get :func:`fake_logprobs` for their reply (``token_id:N`` tokens when the body has
+  ``return_tokens_as_token_ids``); streams never carry logprobs.
 * Switches on :class:`ServerState`: queued failures (429 with ``Retry-After``, 500...),
   a required API key, a per-request delay, logprobs on/off. Counters: requests per
   path, the most requests ever in flight at once, request start times and bodies.
@@ -76,6 +78,31 @@ def fake_vector(text: str, dimension: int) -> list[float]:
 
 def words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
+
+
+def fake_tokens(text: str) -> list[str]:
+    """The reply's "tokens": each word with the spaces after it (they join to ``text``)."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def fake_token_id(token: str) -> int:
+    return int(hashlib.sha256(token.encode()).hexdigest()[:6], 16) % 100_000
+
+
+def fake_logprobs(text: str, k: int, ids: bool = False) -> dict[str, Any]:
+    """``logprobs.content`` for ``text``: each token is its position's top choice, with a
+    log-prob from a hash of the token, then ``alt1``, ``alt2``... each 0.5 lower."""
+
+    def item(token: str, logprob: float) -> dict[str, Any]:
+        shown = f"token_id:{fake_token_id(token)}" if ids else token
+        return {"token": shown, "logprob": logprob, "bytes": list(shown.encode())}
+
+    content = []
+    for token in fake_tokens(text):
+        best = -round(0.05 + fake_token_id(token) % 1000 / 1000, 4)
+        top = [item(token, best)] + [item(f"alt{j}", best - 0.5 * j) for j in range(1, k)]
+        content.append({**item(token, best), "top_logprobs": top[:k]})
+    return {"content": content}
 
 
 def judge_probability(prompt: str) -> float:
@@ -155,7 +182,11 @@ class Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             return self._stream(body, text, finish)
         message = {"role": "assistant", "content": text}
-        choice = {"index": 0, "message": message, "finish_reason": finish}
+        choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
+        if body.get("logprobs") and self.state.logprobs:
+            k = body.get("top_logprobs") or 0
+            ids = bool(body.get("return_tokens_as_token_ids"))
+            choice["logprobs"] = fake_logprobs(text, k, ids)
         self._json({"object": "chat.completion", "choices": [choice], "usage": usage})
 
     @staticmethod

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
 
 from ragdistill.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ragdistill.runtime import RuntimeBackend
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def key_values(items: tuple[str, ...], *, flag: str) -> dict[str, str]:
@@ -30,12 +38,50 @@ def load_dataset(name: str, data_path: Path | None, options: tuple[str, ...]) ->
     return cls.from_options(table, where=f"dataset {name}").load()
 
 
-def load_arm(spec: str, *, stage: str, **options: Any) -> Any:
+def runtime_flags(func: F) -> F:
+    """``--runtime NAME`` and ``--runtime-option KEY=VALUE``: the runtime that loads the
+    artifact arms of an A/B command (see :func:`cli_runtime`)."""
+    func = click.option(
+        "--runtime-option", "runtime_options", multiple=True, metavar="KEY=VALUE",
+        help="An option of the runtime, e.g. threads=4 (repeatable).",
+    )(func)  # fmt: skip
+    func = click.option(
+        "--runtime", "runtime", metavar="NAME",
+        help="The registered runtime that loads artifact arms (default: torch; see "
+        "`ragdistill plugins --all`).",
+    )(func)  # fmt: skip
+    return func
+
+
+def cli_runtime(name: str | None, options: tuple[str, ...], device: str | None) -> RuntimeBackend:
+    """The runtime of ``--runtime`` and ``--runtime-option``, validated before any model loads.
+
+    ``--device`` is the runtime's ``device`` option unless ``--runtime-option`` sets it;
+    without ``--runtime``, the torch runtime on ``--device`` (default cpu).
+    """
+    from ragdistill.loading import resolve_runtime
+
+    table: dict[str, Any] = dict(key_values(options, flag="--runtime-option"))
+    if device is not None:
+        table.setdefault("device", device)
+    return resolve_runtime(name, table)
+
+
+def load_arm(
+    spec: str,
+    *,
+    stage: str,
+    runtime: RuntimeBackend | str | None = None,
+    kind_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Any:
     """A component of ``stage`` from the command line.
 
     ``KIND:MODEL`` builds the registered teacher ``KIND`` of that stage on ``MODEL``
-    (``bi-encoder:all-mpnet-base-v2``); anything else is an artifact directory, a model
-    folder or a provisionable model name.
+    (``bi-encoder:all-mpnet-base-v2``) with ``options`` and ``kind_options``; anything
+    else is an artifact directory, a model folder or a provisionable model name, loaded
+    through ``runtime`` (see :func:`ragdistill.loading.load_component`) with ``options``
+    for its loader.
     """
     from ragdistill.loading import load_component
     from ragdistill.registry import default_registry
@@ -45,5 +91,5 @@ def load_arm(spec: str, *, stage: str, **options: Any) -> Any:
     kinds = {e.name for e in registry.entries("teacher", stage=stage)}
     if sep and kind in kinds and not Path(spec).exists():
         cls = registry.teacher(stage, kind)
-        return cls.from_options({"model": model, **options}, where=spec)
-    return load_component(spec, stage=stage, **options)
+        return cls.from_options({"model": model, **(kind_options or {}), **options}, where=spec)
+    return load_component(spec, stage=stage, runtime=runtime, **options)

@@ -40,9 +40,7 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool) -> None:
         click.echo(f"{plugin['name']} ({plugin['distribution']} {version})")
         click.echo(f"  hooks: {', '.join(plugin['hooks']) or '-'}")
         for reg in plugin["registers"]:
-            stage = f"{reg['stage']} " if reg["stage"] else ""
-            also = f" (also {', '.join(reg['also_stages'])})" if reg.get("also_stages") else ""
-            click.echo(f"  {stage}{reg['kind']}: {reg['name']}{also}")
+            click.echo(f"  {_describe(reg)}")
         for command in plugin["commands"]:
             click.echo(f"  command: {command}")
     for failed in data["failed"]:
@@ -93,6 +91,15 @@ def plugins_report(*, include_builtin: bool, cli: RagdistillCLI | None = None) -
         "skipped": list(pm.report.skipped),
         "unavailable": [list(item) for item in registry.unavailable],
     }
+
+
+def _describe(reg: dict[str, Any]) -> str:
+    """One registration as a listing line, e.g. ``reranker loss: margin-mse``."""
+    if reg["kind"] == "recipe_options":
+        return f"recipe table: [plugins.{reg['name']}]"
+    stage = f"{reg['stage']} " if reg["stage"] else ""
+    also = f" (also {', '.join(reg['also_stages'])})" if reg.get("also_stages") else ""
+    return f"{stage}{reg['kind']}: {reg['name']}{also}"
 
 
 def _registration(entry: Entry) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import click
 
 @click.command()
 @click.argument("stage", required=False)
+@click.option("--stage", "stage_option", help="The stage, as an option (same as STAGE).")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -16,7 +17,9 @@ import click
 )
 @click.option("--restart", is_flag=True, help="Discard checkpoints and train from scratch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def quickstart(stage: str | None, out: Path | None, restart: bool, quiet: bool) -> None:
+def quickstart(
+    stage: str | None, stage_option: str | None, out: Path | None, restart: bool, quiet: bool
+) -> None:
     """Run STAGE's demo recipe end to end: distill, then A/B (default: the first stage).
 
     With no STAGE, the embedder demo: all-mpnet-base-v2 into a pruned MiniLM on the tau2
@@ -33,6 +36,9 @@ def quickstart(stage: str | None, out: Path | None, restart: bool, quiet: bool) 
     from ragdistill.recipes import parse_recipe, tomllib
     from ragdistill.registry import default_registry
 
+    if stage and stage_option and stage != stage_option:
+        raise ConfigError(f"STAGE {stage!r} and --stage {stage_option!r} disagree; give one")
+    stage = stage or stage_option
     registry = default_registry()
     demos = [n for n in registry.stage_names() if registry.stage(n).quickstart is not None]
     if stage is None and demos:

@@ -8,6 +8,7 @@ from ragdistill.contracts.messages import (
     GenerationRequest,
     Message,
     QueryRequest,
+    TokenLogprobs,
     to_messages,
 )
 from ragdistill.contracts.query_transformer import QueryTransformer
@@ -54,6 +55,7 @@ __all__ = [
     "Reranker",
     "ScoredDocument",
     "Stage",
+    "TokenLogprobs",
     "request",
     "stage_of",
     "to_messages",

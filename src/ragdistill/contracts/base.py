@@ -11,6 +11,7 @@ from typing import Any, ClassVar, TypeVar
 
 from ragdistill.config import validate_options
 from ragdistill.errors import ContractError
+from ragdistill.provenance import origin
 
 #: A stage's name. The four contracts here define the built-in ones; a plugin may add more
 #: (a contract of its own plus a ``register_stages`` registration).
@@ -32,6 +33,11 @@ class Component(ABC):
     stage: ClassVar[Stage]
     #: Items per call to the abstract batch method; instances may override it.
     batch_size: int = 32
+    #: Bump when the outputs change for the same options (a new prompt, a fixed bug): it
+    #: is part of :meth:`describe`, so teacher caches keyed by it refill. A class of a
+    #: third-party distribution that does not set it is keyed by that distribution's
+    #: version instead (see :mod:`ragdistill.provenance`).
+    cache_version: ClassVar[str | None] = None
 
     @classmethod
     def from_options(cls: type[C], options: Mapping[str, Any], *, where: str = "options") -> C:
@@ -54,11 +60,19 @@ class Component(ABC):
         return 0
 
     def describe(self) -> dict[str, Any]:
-        """What a manifest or report records about this component."""
+        """What a manifest or report records about this component; also its identity.
+
+        The teacher cache and index fingerprints hash it (less the operational options,
+        see :func:`identity`), so an override must extend ``super().describe()``. Besides
+        the class and options it holds ``cache_version`` when the class declares one, and
+        ``distribution`` (name, version) for a class of a third-party distribution that
+        does not declare its own: a plugin upgrade then never reuses stale outputs.
+        """
         return {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "stage": self.stage,
             "options": {k: v for k, v in self.options.items() if _is_plain(v)},
+            **origin(type(self)),
         }
 
     def _batches(self, items: Sequence[T], batch_size: int | None) -> Iterator[Sequence[T]]:

@@ -20,6 +20,9 @@ class Generator(Component):
     """Implement :meth:`generate_batch`; override :meth:`stream` for token streaming."""
 
     stage: ClassVar[Literal["generator"]] = "generator"
+    #: Whether the ``model`` option also names the tokenizer (a local model does; an API
+    #: does not), which token-level distillation compares with the student's.
+    tokenizer_is_model: ClassVar[bool] = False
     batch_size: int = 8
 
     @abstractmethod

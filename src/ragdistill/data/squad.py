@@ -18,6 +18,11 @@ class SquadDataset(DatasetLoader):
     stay as unjudged queries, in-domain text a distillation may train on without
     touching the evaluated ones. ``None`` judges every question. ``max_corpus`` keeps
     the judged paragraphs, then others in file order, up to that many.
+
+    ``eval_articles`` draws the judged questions from that many held-out articles only
+    (a seeded sample), so the unjudged questions a distillation trains on never share an
+    article with an evaluated one. Every question keeps its gold answers (``answers``)
+    and its paragraph (``sources``), judged or not.
     """
 
     def __init__(
@@ -26,14 +31,20 @@ class SquadDataset(DatasetLoader):
         eval_queries: int | None = 500,
         max_corpus: int | None = None,
         seed: int = 0,
+        eval_articles: int | None = None,
     ) -> None:
-        for key, value in (("eval_queries", eval_queries), ("max_corpus", max_corpus)):
+        for key, value in (
+            ("eval_queries", eval_queries),
+            ("max_corpus", max_corpus),
+            ("eval_articles", eval_articles),
+        ):
             if value is not None and value < 1:
                 raise ConfigError(f"{key} must be >= 1, got {value}")
         self.path = Path(path)
         self.eval_queries = eval_queries
         self.max_corpus = max_corpus
         self.seed = seed
+        self.eval_articles = eval_articles
 
     def load(self) -> RetrievalDataset:
         if not self.path.is_file():
@@ -48,6 +59,8 @@ class SquadDataset(DatasetLoader):
         corpus: dict[str, Document] = {}
         queries: dict[str, str] = {}
         relevant: dict[str, str] = {}
+        answers: dict[str, list[str]] = {}
+        article_of: dict[str, int] = {}
         for a, article in enumerate(articles):
             title = str(article.get("title", "")).replace("_", " ")
             for p, paragraph in enumerate(article["paragraphs"]):
@@ -56,7 +69,20 @@ class SquadDataset(DatasetLoader):
                 for qa in paragraph["qas"]:
                     queries[qa["id"]] = qa["question"]
                     relevant[qa["id"]] = doc_id
+                    article_of[qa["id"]] = a
+                    answers[qa["id"]] = list(
+                        dict.fromkeys(str(x["text"]) for x in qa.get("answers", []))
+                    )
         judged = list(queries)
+        if self.eval_articles is not None:
+            ids = sorted(set(article_of.values()))
+            if self.eval_articles >= len(ids):
+                raise ConfigError(
+                    f"eval_articles is {self.eval_articles} but {self.path.name} has "
+                    f"{len(ids)} articles; hold out fewer so some remain to train on"
+                )
+            held = set(random.Random(self.seed).sample(ids, self.eval_articles))
+            judged = [q for q in judged if article_of[q] in held]
         if self.eval_queries is not None and self.eval_queries < len(judged):
             judged = random.Random(self.seed).sample(judged, self.eval_queries)
         dataset = RetrievalDataset(
@@ -66,6 +92,8 @@ class SquadDataset(DatasetLoader):
             qrels={q: {relevant[q]: 1} for q in judged},
             split="dev",
             chunk_size=None,
+            answers={q: a for q, a in answers.items() if a},
+            sources={q: [d] for q, d in relevant.items()},
         )
         if self.max_corpus is None:
             return dataset

@@ -4,7 +4,8 @@ Inputs are addressed by index; the teacher's outputs for a batch come from a cal
 (usually the teacher cache), so no stage needs its own loop. Batches follow a seeded
 permutation per epoch, which makes a resumed run see exactly the batches an unbroken
 run would have seen. ``train.group_by_length`` groups inputs of similar length into
-a batch, so a step pads less.
+a batch, so a step pads less. Registered training callbacks (``train.callbacks``)
+observe each step, evaluation and checkpoint (:mod:`ragdistill.callbacks`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ragdistill.callbacks import TrainingCallback, TrainingRun
+from ragdistill.config import build
 from ragdistill.distill.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import TrainSpec
@@ -104,6 +107,19 @@ def batch_orders(inputs: Sequence[Any], spec: TrainSpec) -> Callable[[int], np.n
     return order_of
 
 
+def build_callbacks(spec: TrainSpec) -> list[TrainingCallback]:
+    """The callbacks ``train.callbacks`` names, built from the registry."""
+    if not spec.callbacks:
+        return []
+    from ragdistill.registry import default_registry
+
+    registry = default_registry()
+    return [
+        build(registry.callback(name), {}, f"train.callbacks[{i}]")
+        for i, name in enumerate(spec.callbacks)
+    ]
+
+
 def train(
     model: StudentModel,
     loss: torch.nn.Module,
@@ -117,13 +133,15 @@ def train(
     evaluate: Callable[[], dict[str, float]] | None = None,
     show_progress: bool = True,
     order_of: Callable[[int], np.ndarray] | None = None,
+    callbacks: Sequence[TrainingCallback] | None = None,
 ) -> TrainResult:
     """Train ``model`` so ``loss(model(batch), teacher)`` falls; resumes from checkpoints.
 
     ``teacher_outputs(indices)`` returns the teacher's outputs for the batch, or a pair
     ``(outputs, extra)`` whose ``extra`` keyword arguments (e.g. a candidate ``mask``)
     are passed on to the loss. ``order_of(epoch)`` is the epoch's input order when a stage
-    composes its own batches (default: :func:`batch_orders`).
+    composes its own batches (default: :func:`batch_orders`). ``callbacks`` default to
+    those ``spec.callbacks`` names; each is told the step a resumed run starts from.
     """
     from tqdm.auto import tqdm
 
@@ -164,14 +182,18 @@ def train(
     elif log_path.exists():
         log_path.unlink()  # a log without checkpoints belongs to no run we can continue
     result = TrainResult(steps=total, resumed_from=step)
+    callbacks = build_callbacks(spec) if callbacks is None else callbacks
+    output.mkdir(parents=True, exist_ok=True)  # the log, checkpoints and trackers go there
+    observers = _Observers(callbacks, TrainingRun(output, total, step, fingerprint))
     started = time.perf_counter()
     order_of = order_of or batch_orders(inputs, spec)
     # Training time as of the last step: the final checkpoint stores this same figure, so
     # a resume that trains nothing reports what the unbroken run reported.
     seconds = earlier_seconds
     model.train()
+    takes_step = _takes_keywords(loss)
     bar = tqdm(total=total, initial=step, desc="distilling", unit="step", disable=not show_progress)
-    with bar:
+    with bar, observers:
         while step < total:
             epoch, offset = divmod(step, per_epoch)
             order = order_of(epoch)
@@ -179,6 +201,8 @@ def train(
             batch_idx = [int(i) for i in order[start : start + spec.batch_size]]
             teacher, extra = _split(teacher_outputs(batch_idx), device)
             student = model([inputs[i] for i in batch_idx])
+            if takes_step:  # the update about to be made: a loss may schedule itself
+                extra["step"] = step
             total_loss, parts = loss(student, teacher, **extra)
             optimizer.zero_grad(set_to_none=True)
             total_loss.backward()
@@ -202,15 +226,18 @@ def train(
             if evaluate is not None and spec.eval_every and step % spec.eval_every == 0:
                 model.eval()
                 with torch.no_grad():
-                    record.update({f"eval/{k}": v for k, v in evaluate().items()})
+                    metrics = evaluate()
                 model.train()
+                observers.on_evaluate(step, metrics)
+                record.update({f"eval/{k}": v for k, v in metrics.items()})
                 bar.write(_format_eval(record))
             result.history.append(record)
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
+            observers.on_step(step, record)
             seconds = earlier_seconds + time.perf_counter() - started
             if step % spec.checkpoint_every == 0 or step == total:
-                save_checkpoint(
+                saved = save_checkpoint(
                     ckpt_dir,
                     step=step,
                     modules=modules,
@@ -223,9 +250,49 @@ def train(
                     },
                     keep=spec.keep_checkpoints,
                 )
+                observers.on_checkpoint(step, saved)
     model.eval()
     result.seconds = seconds
     return result
+
+
+class _Observers:
+    """Calls every callback in turn; ``on_train_end`` with the last step done, even after
+    an error."""
+
+    def __init__(self, callbacks: Sequence[TrainingCallback], run: TrainingRun) -> None:
+        self.callbacks = list(callbacks)
+        self.done = run.start_step
+        for callback in self.callbacks:
+            callback.on_train_begin(run)
+
+    def __enter__(self) -> _Observers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for callback in self.callbacks:
+            callback.on_train_end(self.done)
+
+    def on_step(self, step: int, record: dict[str, Any]) -> None:
+        self.done = step
+        for callback in self.callbacks:
+            callback.on_step(step, record)
+
+    def on_evaluate(self, step: int, metrics: dict[str, float]) -> None:
+        for callback in self.callbacks:
+            callback.on_evaluate(step, metrics)
+
+    def on_checkpoint(self, step: int, path: Path) -> None:
+        for callback in self.callbacks:
+            callback.on_checkpoint(step, path)
+
+
+def _takes_keywords(loss: torch.nn.Module) -> bool:
+    """Whether ``loss.forward`` accepts extra keywords (every distillation loss does)."""
+    import inspect
+
+    params = inspect.signature(loss.forward).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD or p.name == "step" for p in params)
 
 
 def _split(out: TeacherBatch, device: str) -> tuple[torch.Tensor, dict[str, Any]]:

@@ -27,6 +27,7 @@ from ragdistill.hf._loading import (
     check_positive,
     render_chat,
 )
+from ragdistill.hf._logprobs import kept_tokens, step_logprobs, token_logprobs
 
 
 class CausalLMGenerator(ModelNamed, Generator):
@@ -39,7 +40,17 @@ class CausalLMGenerator(ModelNamed, Generator):
 
     ``max_new_tokens`` caps every request's own value; ``system_prompt`` is added to
     requests that carry no system message; ``seed`` makes sampling repeatable.
+
+    A request with ``top_logprobs = k > 0`` gets :attr:`Generation.logprobs`: for each
+    completion token, its id, its log-prob and the ``k`` most likely tokens, all from
+    ``log_softmax`` of the model's raw logits at that step (before any temperature or
+    top-p, so sampling does not distort them). The positions are the completion's own
+    tokens: the end-of-sequence token that ends it and padding are left out, and after
+    a stop-string cut only the tokens that carry kept text remain (see
+    :func:`ragdistill.hf._logprobs.kept_tokens`). ``usage`` still counts the eos.
     """
+
+    tokenizer_is_model = True
 
     @classmethod
     def folder_match(cls, folder: Path, config: Mapping[str, Any]) -> int:
@@ -119,6 +130,9 @@ class CausalLMGenerator(ModelNamed, Generator):
         lm = self.lm
         inputs = encode_prompts(lm, [self.prompt(r) for r in reqs], reserve=budget)
         prompt_len = inputs["input_ids"].shape[1]
+        # Rows that asked for fewer alternatives slice the largest request's top-k.
+        k = max(r.top_logprobs for r in reqs)
+        extra = {"output_logits": True, "return_dict_in_generate": True} if k else {}
         if self.seed is not None and temperature > 0:
             torch.manual_seed(self.seed)
         with torch.inference_mode():
@@ -128,23 +142,39 @@ class CausalLMGenerator(ModelNamed, Generator):
                 stopping_criteria=stopping_criteria(lm.tokenizer, prompt_len, stops),
                 pad_token_id=lm.tokenizer.pad_token_id,
                 **sampling_kwargs(temperature),
+                **extra,
             )
+            sequences = output.sequences if k else output
+            steps = step_logprobs(output.logits, sequences[:, prompt_len:], k) if k else None
+        del output  # the per-step logits (and a returned cache) are no longer needed
         eos = _eos_ids(lm)
         results = []
-        for row, mask in zip(output, inputs["attention_mask"]):
+        for i, (req, row, mask) in enumerate(zip(reqs, sequences, inputs["attention_mask"])):
             new = row[prompt_len:].tolist()
-            ended = next((i for i, t in enumerate(new) if t in eos), None)
+            ended = next((j for j, t in enumerate(new) if t in eos), None)
             if ended is not None:
                 new = new[: ended + 1]
             else:
                 while new and new[-1] == lm.tokenizer.pad_token_id:
                     new.pop()
+            body = new[:ended] if ended is not None else new  # the tokens before the eos
             text = lm.tokenizer.decode(new, skip_special_tokens=True)
             text, stopped = cut_at_stop(text, stops)
             reason = "stop" if ended is not None or stopped or len(new) < budget else "length"
             usage = {"prompt_tokens": int(mask.sum()), "completion_tokens": len(new)}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-            results.append(Generation(text, reason, usage))
+            logprobs = None
+            if steps is not None and req.top_logprobs:
+                n = kept_tokens(lm.tokenizer, body, text, stopped)
+                logprobs = token_logprobs(
+                    lm.tokenizer,
+                    body[:n],
+                    steps.chosen[i],
+                    steps.top_values[i],
+                    steps.top_ids[i],
+                    req.top_logprobs,
+                )
+            results.append(Generation(text, reason, usage, logprobs))
         return results
 
     def stream(self, req: GenerationRequest) -> Iterator[str]:

@@ -86,8 +86,10 @@ class DistillationLoss(torch.nn.Module, ABC):
     def forward(self, student: Tensor, teacher: Tensor, **batch: Any) -> Tensor:
         """The loss for one batch, a scalar tensor with a graph back to ``student``.
 
-        ``batch`` carries extra inputs some losses use (``mask``); a loss ignores keys it
-        does not know, so several losses can share one batch.
+        ``batch`` carries extra inputs some losses use (``mask``) and, in training, the
+        0-based ``step`` of the update about to be made (for a loss that anneals a
+        temperature or a weight); a loss ignores keys it does not know, so several losses
+        can share one batch.
         """
 
     @classmethod

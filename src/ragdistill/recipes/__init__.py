@@ -1,4 +1,12 @@
-"""TOML recipes: one distillation, validated in full before any model loads."""
+"""TOML recipes: one distillation, validated in full before any model loads.
+
+"In full": besides the recipe's own sections, every pluggable table is validated against
+its registered class and that class is *constructed* from it (teacher, ensemble members
+and all, student, dataset loader, runtime, losses, callbacks), so the range checks in
+their ``__init__`` run now; components load their models lazily, so this loads none.
+Each ``[plugins.<name>]`` table is validated by the model its plugin registered. Errors
+name the table: ``[teacher] ...``, ``[teacher.members[1]] ...``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from ragdistill.config import article, format_validation_error, validate_options
+from ragdistill.config import article, build_checked, format_validation_error
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import Recipe
 
@@ -58,7 +66,8 @@ def parse_recipe(data: dict[str, Any], *, where: str = "recipe") -> Recipe:
         ) from None
     # Defaults filled in, so recipe.json and the fingerprint say what actually ran.
     recipe.stage_options = options.model_dump(mode="json")
-    _check_plugins(recipe, where)
+    recipe.plugins = _plugin_tables(recipe.plugins, registry, where)
+    _check_plugins(recipe, registry, where)
     stage().check_recipe(recipe, registry, where)
     return recipe
 
@@ -67,7 +76,15 @@ def _check_stage_tables(data: dict[str, Any], registry: Registry, where: str) ->
     """A registered stage, no other stage's table, and no option a stage took over from
     the shared sections (the error names its new place)."""
     stage = data.get("stage")
-    if isinstance(stage, str):
+    if isinstance(stage, str) and stage not in registry.stage_names():
+        teachers = sorted(e.name for e in registry.entries("teacher", stage=stage))
+        if teachers:  # a contract with components, but nothing that distills it
+            raise ConfigError(
+                f"{where}: stage: {stage!r} cannot be distilled: teachers for it are "
+                f"registered ({', '.join(teachers)}) but no installed plugin registers a "
+                f"{stage} stage (its distillation pipeline). Distillable stages: "
+                f"{', '.join(registry.stage_names())}"
+            )
         try:
             registry.stage(stage)
         except ConfigError as exc:
@@ -108,42 +125,58 @@ def _lookup(data: Any, dotted: str) -> Any:
     return data
 
 
-def _check_plugins(recipe: Recipe, where: str) -> None:
-    """Validate each pluggable table against its registered class; loads no model."""
-    from ragdistill.registry import default_registry
+def _plugin_tables(tables: dict[str, Any], registry: Registry, where: str) -> dict[str, Any]:
+    """Each ``[plugins.<name>]`` table validated by the model the plugin registered."""
+    known = sorted(e.name for e in registry.entries("recipe_options"))
+    out: dict[str, Any] = {}
+    for name, table in tables.items():
+        label = f"plugins.{name}"
+        if name not in known:
+            raise ConfigError(
+                f"{where}: [{label}] no installed plugin owns a [plugins.{name}] table; "
+                f"tables plugins registered: {', '.join(known) or 'none'}. Install the plugin, "
+                f"or check `ragdistill plugins`"
+            )
+        if isinstance(table, BaseModel):
+            table = table.model_dump()
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{label}] must be a table, got {table!r:.60}")
+        model = registry.recipe_options(name)
+        try:
+            out[name] = model.model_validate(table)
+        except ValidationError as exc:
+            message = format_validation_error(exc, where=label, model=model)
+            raise ConfigError(f"{where}: [{label}] {message}") from None
+    return out
 
-    registry = default_registry()
 
-    def check(kind: str, lookup: Any, options: dict[str, Any], label: str) -> None:
+def _check_plugins(recipe: Recipe, registry: Registry, where: str) -> None:
+    """Build each pluggable object from its table, as a run would; loads no model.
+
+    The class is looked up, its options validated against its ``__init__`` and the object
+    constructed, so range checks inside ``__init__`` (and in nested tables, such as an
+    ensemble teacher's members) fail here, naming the table.
+    """
+    stage = recipe.stage
+
+    def check(table: str, key: str, lookup: Any, options: dict[str, Any]) -> None:
         try:
             cls = lookup()
         except ConfigError as exc:
-            raise ConfigError(f"{where}: [{label}] {kind}: {exc}") from None
+            raise ConfigError(f"{where}: [{table}] {key}: {exc}") from None
         try:
-            validate_options(cls, options, where=label)
+            build_checked(cls, options, table)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
 
-    stage = recipe.stage
-    check(
-        "kind",
-        lambda: registry.teacher(stage, recipe.teacher.kind),
-        recipe.teacher.options,
-        "teacher",
-    )
-    check(
-        "kind",
-        lambda: registry.student(stage, recipe.student.kind),
-        recipe.student.options,
-        "student",
-    )
-    check("dataset", lambda: registry.dataset(recipe.data.dataset), recipe.data.options, "data")
-    check(
-        "backend",
-        lambda: registry.runtime(recipe.runtime.backend),
-        recipe.runtime.options,
-        "runtime",
-    )
+    teacher, student = recipe.teacher, recipe.student
+    check("teacher", "kind", lambda: registry.teacher(stage, teacher.kind), teacher.options)
+    check("student", "kind", lambda: registry.student(stage, student.kind), student.options)
+    check("data", "dataset", lambda: registry.dataset(recipe.data.dataset), recipe.data.options)
+    runtime = recipe.runtime
+    check("runtime", "backend", lambda: registry.runtime(runtime.backend), runtime.options)
+    for i, name in enumerate(recipe.train.callbacks):
+        check(f"train.callbacks[{i}]", repr(name), lambda n=name: registry.callback(n), {})
     from ragdistill.losses.compose import validate_loss_specs
 
     specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
@@ -158,7 +191,14 @@ def recipe_fingerprint(recipe: Recipe) -> str:
     from ragdistill.registry import default_registry
 
     stage = default_registry().stage(recipe.stage)
-    data = recipe.model_dump(mode="json", exclude={"output", "evaluate", "cache_dir", "name"})
+    data = recipe.model_dump(
+        mode="json", exclude={"output", "evaluate", "cache_dir", "name", "plugins"}
+    )
+    # Callbacks only observe: a run resumes whichever are enabled.
+    data["train"].pop("callbacks", None)
+    # A recipe without fingerprinted [plugins.*] options hashes as it did before they existed.
+    if plugins := _fingerprinted_plugins(recipe.plugins):
+        data["plugins"] = plugins
     options = dict(data.pop("stage_options"))
     # Options added later leave a recipe that does not use them its old fingerprint, so an
     # upgrade does not orphan the checkpoints of a run in progress.
@@ -176,3 +216,39 @@ def recipe_fingerprint(recipe: Recipe) -> str:
     if options:
         data["stage_options"] = options
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fingerprinted_plugins(tables: dict[str, Any]) -> dict[str, Any]:
+    """The plugin tables' non-default values, less tables whose model opts out."""
+    out = {}
+    for name, table in tables.items():
+        if isinstance(table, BaseModel):
+            if not getattr(type(table), "in_fingerprint", True):
+                continue
+            table = table.model_dump(mode="json", exclude_defaults=True)
+        if table:
+            out[name] = table
+    return out
+
+
+#: Option names whose values are credentials: never written to a run folder or manifest.
+SECRET_OPTIONS = frozenset({"api_key", "token", "hf_token", "password", "secret", "authorization"})
+
+
+def public_recipe(recipe: Recipe) -> dict[str, Any]:
+    """The recipe as JSON data for ``recipe.json`` and manifests, credentials masked.
+
+    A teacher given ``api_key`` inline (rather than ``api_key_env``) must not have the key
+    travel with the run folder or the artifact.
+    """
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: "***" if k.lower() in SECRET_OPTIONS and v else mask(v)
+                    for k, v in value.items()}  # fmt: skip
+        if isinstance(value, list):
+            return [mask(v) for v in value]
+        return value
+
+    masked: dict[str, Any] = mask(json.loads(recipe.model_dump_json()))
+    return masked

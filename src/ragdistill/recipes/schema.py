@@ -1,12 +1,13 @@
 """The shape of a TOML recipe. Fixed sections are pydantic models (``extra="forbid"``);
 the ``[teacher]``, ``[student]``, ``[data]``, ``[[losses]]`` and ``[runtime]`` tables
-name a registered class and are validated against that class's options on load."""
+name a registered class and are validated against that class's options on load, and each
+``[plugins.<name>]`` table against the model a plugin registered under that name."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ragdistill.contracts import Stage
 
@@ -61,6 +62,16 @@ class TrainSpec(BaseModel):
     #: Batch inputs of similar length together (shuffled within groups of 50 batches).
     group_by_length: bool = False
     seed: int = 42
+    #: Registered training callbacks to run (e.g. ``["tensorboard"]``); they observe
+    #: training only, so they are not part of the recipe fingerprint.
+    callbacks: list[str] = Field(default_factory=list)
+
+    @field_validator("callbacks")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"{', '.join(map(repr, twice))} listed more than once; list each once")
+        return names
 
 
 class RuntimeSpec(BaseModel):
@@ -105,6 +116,9 @@ class Recipe(BaseModel):
     runtime: RuntimeSpec = RuntimeSpec()
     evaluate: EvaluateSpec = EvaluateSpec()
     stage_options: dict[str, Any] = Field(default_factory=dict)
+    #: ``[plugins.<name>]`` tables: after parsing, each is the validated model the plugin
+    #: registered with ``register_recipe_options`` (a plugin reads its own at run time).
+    plugins: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

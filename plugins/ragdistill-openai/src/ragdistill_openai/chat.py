@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal
 
-from ragdistill.contracts import Generation, GenerationRequest, Generator
+from ragdistill.contracts import Generation, GenerationRequest, Generator, TokenLogprobs
 from ragdistill.errors import ConfigError
 from ragdistill_openai.base import OpenAIBacked, settings_from
 from ragdistill_openai.client import DEFAULT_BASE_URL, OpenAIClient
@@ -13,6 +14,10 @@ from ragdistill_openai.errors import APIError
 
 ENDPOINT = "chat/completions"
 RESERVED = frozenset({"model", "messages", "stream", "temperature", "stop", "n"})
+#: Body fields asking for token log-probs; they come from ``top_logprobs`` (a request's)
+#: and ``token_ids_in_logprobs`` (the component's), never from ``extra_body``.
+LOGPROB_FIELDS = frozenset({"logprobs", "top_logprobs", "return_tokens_as_token_ids"})
+_TOKEN_ID = re.compile(r"token_id:(\d+)")
 
 
 class OpenAIChatGenerator(OpenAIBacked, Generator):
@@ -23,6 +28,16 @@ class OpenAIChatGenerator(OpenAIBacked, Generator):
     ``max_tokens`` when it is set. ``extra_body`` adds fields such as ``top_p`` or
     ``seed`` to every request. Greedy requests (temperature 0) are cached; sampled ones
     are not unless ``cache_sampled`` is true, since a re-run should draw new samples.
+
+    A request with ``top_logprobs = k > 0`` is sent with ``"logprobs": true,
+    "top_logprobs": k`` and gets :attr:`Generation.logprobs` from
+    ``choices[0].logprobs.content``, one entry per position the server reports (OpenAI
+    and vLLM: each generated token), with the server's token strings and no ids. A
+    server that ignores the fields (many do) leaves ``logprobs`` as ``None``. With
+    ``token_ids_in_logprobs`` the body also carries ``"return_tokens_as_token_ids": true``
+    (vLLM), whose ``"token_id:1234"`` tokens become ``token_id`` / ``top_ids``; a token
+    given only as an id has ``""`` as its string. The streaming methods never ask for
+    log-probs: they yield text only.
     """
 
     def __init__(
@@ -42,36 +57,40 @@ class OpenAIChatGenerator(OpenAIBacked, Generator):
         cache_dir: str | None = None,
         cache: bool = True,
         cache_sampled: bool = False,
+        token_ids_in_logprobs: bool = False,
     ) -> None:
         if max_tokens is not None and max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1 (or unset), got {max_tokens}")
+        if clash := sorted(LOGPROB_FIELDS & set(extra_body or {})):
+            raise ConfigError(
+                f"extra_body may not set {', '.join(clash)}: ask for log-probs with a request's "
+                f"top_logprobs (and token ids with the token_ids_in_logprobs option)"
+            )
         self.extra_body = check_extra_body(extra_body)
         self._connect(model, settings_from(locals()))
         self.max_tokens = max_tokens
         self.max_tokens_param = max_tokens_param
         self.cache_sampled = cache_sampled
+        self.token_ids_in_logprobs = token_ids_in_logprobs
         self.batch_size = max(Generator.batch_size, max_concurrency)
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
         bodies = [self._body(req) for req in requests]
         flags = [self._cacheable(req) for req in requests]
-        return [
-            _generation(r, self.client)
-            for r in self.client.post_many(ENDPOINT, bodies, cache=flags)
-        ]
+        return self._generations(self.client.post_many(ENDPOINT, bodies, cache=flags), requests)
 
     async def agenerate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
         bodies = [self._body(req) for req in requests]
         flags = [self._cacheable(req) for req in requests]
         responses = await self.client.apost_many(ENDPOINT, bodies, cache=flags)
-        return [_generation(r, self.client) for r in responses]
+        return self._generations(responses, requests)
 
     def stream(self, req: GenerationRequest) -> Iterator[str]:
         """Text pieces as the server sends them (``stream: true``); a cache hit comes whole."""
         if (hit := self._cached(req)) is not None:
             yield hit
             return
-        for event in self.client.stream(ENDPOINT, {**self._body(req), "stream": True}):
+        for event in self.client.stream(ENDPOINT, self._stream_body(req)):
             if piece := _delta(event):
                 yield piece
 
@@ -79,9 +98,17 @@ class OpenAIChatGenerator(OpenAIBacked, Generator):
         if (hit := self._cached(req)) is not None:
             yield hit
             return
-        async for event in self.client.astream(ENDPOINT, {**self._body(req), "stream": True}):
+        async for event in self.client.astream(ENDPOINT, self._stream_body(req)):
             if piece := _delta(event):
                 yield piece
+
+    def _generations(
+        self, responses: list[dict[str, Any]], requests: list[GenerationRequest]
+    ) -> list[Generation]:
+        return [
+            _generation(r, q, self.client, self.token_ids_in_logprobs)
+            for r, q in zip(responses, requests, strict=True)
+        ]
 
     def _body(self, req: GenerationRequest) -> dict[str, Any]:
         if not isinstance(req, GenerationRequest):
@@ -99,7 +126,16 @@ class OpenAIChatGenerator(OpenAIBacked, Generator):
         }
         if req.stop:
             body["stop"] = list(req.stop)
+        if req.top_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = req.top_logprobs
+            if self.token_ids_in_logprobs:
+                body["return_tokens_as_token_ids"] = True
         return body
+
+    def _stream_body(self, req: GenerationRequest) -> dict[str, Any]:
+        body = {k: v for k, v in self._body(req).items() if k not in LOGPROB_FIELDS}
+        return {**body, "stream": True}
 
     def _cacheable(self, req: GenerationRequest) -> bool:
         return req.temperature == 0 or self.cache_sampled
@@ -109,7 +145,7 @@ class OpenAIChatGenerator(OpenAIBacked, Generator):
             return None
         key = self.client.key(ENDPOINT, self._body(req))
         response = self.client.cached([key]).get(key)
-        return None if response is None else _generation(response, self.client).text
+        return None if response is None else message_text(first_choice(response, self.client))
 
 
 def check_extra_body(extra_body: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -135,13 +171,69 @@ def message_text(choice: Mapping[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
-def _generation(response: Mapping[str, Any], client: OpenAIClient) -> Generation:
+def parse_logprobs(
+    choice: Mapping[str, Any], ids: bool = False
+) -> tuple[TokenLogprobs, ...] | None:
+    """``choice["logprobs"]["content"]`` as :class:`TokenLogprobs`, or ``None``.
+
+    ``None`` when the server sent none, or sent a shape this does not know (an entry
+    without a string ``token`` and a numeric ``logprob``): positions must line up with
+    the completion, so a half-read list is worse than none. With ``ids``, a
+    ``"token_id:N"`` token (vLLM's ``return_tokens_as_token_ids``) gives id ``N`` and
+    string ``""``; ``top_ids`` is filled only when every alternative came as an id.
+    """
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list):
+        return None
+    out = []
+    for entry in content:
+        chosen = _token(entry, ids)
+        alternatives = entry.get("top_logprobs") if isinstance(entry, dict) else None
+        if chosen is None or not isinstance(alternatives, list | None):
+            return None
+        top = [_token(alt, ids) for alt in alternatives or []]
+        known = [t for t in top if t is not None]
+        if len(known) < len(top):
+            return None
+        top_ids = [t[1] for t in known if t[1] is not None]
+        out.append(
+            TokenLogprobs(
+                token=chosen[0],
+                token_id=chosen[1],
+                logprob=chosen[2],
+                top_tokens=tuple(t[0] for t in known),
+                top_ids=tuple(top_ids) if len(top_ids) == len(known) else (),
+                top_logprobs=tuple(t[2] for t in known),
+            )
+        )
+    return tuple(out)
+
+
+def _token(item: Any, ids: bool) -> tuple[str, int | None, float] | None:
+    """(string, id, logprob) of one ``{token, logprob, ...}`` item; ``None`` if malformed."""
+    if not isinstance(item, dict):
+        return None
+    token, logprob = item.get("token"), item.get("logprob")
+    if not isinstance(token, str) or isinstance(logprob, bool):
+        return None
+    if not isinstance(logprob, int | float):
+        return None
+    if ids and (match := _TOKEN_ID.fullmatch(token)):
+        return "", int(match.group(1)), float(logprob)
+    return token, None, float(logprob)
+
+
+def _generation(
+    response: Mapping[str, Any], req: GenerationRequest, client: OpenAIClient, ids: bool
+) -> Generation:
     choice = first_choice(response, client)
     usage = response.get("usage")
     counts = (
         {k: v for k, v in usage.items() if isinstance(v, int)} if isinstance(usage, dict) else {}
     )
-    return Generation(message_text(choice), choice.get("finish_reason") or "stop", counts)
+    logprobs = parse_logprobs(choice, ids) if req.top_logprobs else None
+    return Generation(message_text(choice), choice.get("finish_reason") or "stop", counts, logprobs)
 
 
 def _delta(event: Mapping[str, Any]) -> str:

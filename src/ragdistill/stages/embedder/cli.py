@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ragdistill.cli.common import runtime_flags
+
 
 @click.command("embedder")
 @click.option("--teacher", required=True,
@@ -31,7 +33,9 @@ import click
 @click.option("--chroma-host", help="Use a Chroma server instead of the embedded store.")
 @click.option("--chroma-port", type=int, help="Port of the Chroma server (default 8000).")
 @click.option("--rebuild", is_flag=True, help="Drop and rebuild the indexes.")
-@click.option("--device", default="cpu", show_default=True, help="Device for the embedders.")
+@click.option("--device", help="Device of every arm (default cpu): a KIND:MODEL arm's `device` "
+              "option, and the runtime's unless --runtime-option sets it.")  # fmt: skip
+@runtime_flags
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def ab(
     teacher: str,
@@ -49,23 +53,30 @@ def ab(
     chroma_host: str | None,
     chroma_port: int | None,
     rebuild: bool,
-    device: str,
+    device: str | None,
+    runtime: str | None,
+    runtime_options: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Retrieval A/B: the same queries through the teacher's and the student's index.
 
     Writes OUT/ab.json (every number, per-query metrics included) and OUT/report.html
-    (self-contained: tables and plots, no external assets).
+    (self-contained: tables and plots, no external assets). Artifact arms load through
+    --runtime (default: torch).
     """
-    from ragdistill.cli.common import load_arm, load_dataset
+    from ragdistill.cli.common import cli_runtime, load_arm, load_dataset
     from ragdistill.contracts import Embedder
     from ragdistill.stages.embedder.ab import run_retrieval_ab
     from ragdistill.stages.embedder.ab_report import write_html_report
 
+    backend = cli_runtime(runtime, runtime_options, device)
     data = load_dataset(dataset, data_path, data_options)
     arms = {"teacher": teacher, "student": student, "baseline": baseline}
+    kind_options = {"device": device or "cpu"}
     embedders = {
-        n: load_arm(spec, stage=Embedder.stage, device=device) for n, spec in arms.items() if spec
+        n: load_arm(spec, stage=Embedder.stage, runtime=backend, kind_options=kind_options)
+        for n, spec in arms.items()
+        if spec
     }
     result = run_retrieval_ab(
         data,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdistill.artifacts import update_metrics
-from ragdistill.loading import load_component
+from ragdistill.loading import load_component, resolve_runtime
 from ragdistill.recipes import Recipe
 
 
@@ -16,7 +16,8 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
 
     The teacher's index is built through its output cache (the distillation already
     embedded the corpus); its query latency and throughput are measured on the teacher
-    itself. Returns the HTML report's path; headline numbers go into the manifest.
+    itself. The student and the baseline load through the recipe's ``[runtime]``.
+    Returns the HTML report's path; headline numbers go into the manifest.
     """
     from ragdistill.config import build
     from ragdistill.distill.cached_teacher import CachedEmbedder
@@ -26,17 +27,16 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
 
     registry = default_registry()
     output = Path(recipe.output)
-    runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
-    device = runtime.training_device()
+    runtime = resolve_runtime(recipe.runtime.backend, recipe.runtime.options)
     dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
     teacher_cls = registry.teacher("embedder", recipe.teacher.kind)
     teacher = build(teacher_cls, recipe.teacher.options, "teacher")
     cache_root = Path(recipe.cache_dir) if recipe.cache_dir else None
-    student = load_component(artifact, "embedder", device=device)
+    student = load_component(artifact, "embedder", runtime=runtime)
     baseline_dir = output / "baseline"
     baseline = None
     if recipe.evaluate.baseline and baseline_dir.is_dir():
-        baseline = load_component(baseline_dir, "embedder", device=device)
+        baseline = load_component(baseline_dir, "embedder", runtime=runtime)
     result = run_retrieval_ab(
         dataset,
         teacher,

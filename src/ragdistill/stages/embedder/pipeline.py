@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ragdistill.artifacts import write_manifest
+from ragdistill.artifacts import MANIFEST_NAME, write_manifest
 from ragdistill.config import build
 from ragdistill.contracts import InputType
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.distill.cached_teacher import CachedEmbedder
-from ragdistill.recipes import Recipe, recipe_fingerprint
+from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
 from ragdistill.recipes.schema import TrainSpec
 from ragdistill.stages.embedder.options import EmbedderOptions
 from ragdistill.teacher_cache import embedding_keys
@@ -98,7 +98,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         shutil.rmtree(output / "checkpoints", ignore_errors=True)
         (output / "train_log.jsonl").unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "recipe.json").write_text(recipe.model_dump_json(indent=2))
+    (output / "recipe.json").write_text(json.dumps(public_recipe(recipe), indent=2))
 
     runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
     device = runtime.training_device()
@@ -120,10 +120,22 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         registry.student("embedder", recipe.student.kind), recipe.student.options, "student"
     )
     model = student.build()
+
+    # The student before distillation, for the A/B baseline arm. Its manifest names the
+    # student's loader, so load_component loads it whatever library the student uses.
+    def baseline_manifest(folder: Path) -> None:
+        write_manifest(folder, stage="embedder", loader=student.loader,
+                       load_options=student.load_options(), student=student.describe())  # fmt: skip
+
     baseline = output / "baseline"
-    if not baseline.exists():  # the student before distillation, for the A/B baseline arm
-        model.save_artifact(output / ".baseline.tmp")
-        (output / ".baseline.tmp").rename(baseline)
+    if not baseline.exists():
+        staging = output / ".baseline.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        model.save_artifact(staging)
+        baseline_manifest(staging)
+        staging.rename(baseline)
+    elif not (baseline / MANIFEST_NAME).is_file():  # saved by a version that wrote none
+        baseline_manifest(baseline)
     specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
     context = {"student_dim": model.output_dim, "teacher_dim": cached.dimension}
     loss = build_losses(specs, registry, stage="embedder", context=context)
@@ -163,7 +175,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         load_options=student.load_options(),
         teacher=teacher.describe(),
         student=student.describe(),
-        recipe=json.loads(recipe.model_dump_json()),
+        recipe=public_recipe(recipe),
         data_fingerprint=dataset.fingerprint(),
         metrics={
             **{f"eval/{k}": v for k, v in final.items()},

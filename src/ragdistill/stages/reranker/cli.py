@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ragdistill.cli.common import runtime_flags
+
 
 @click.command("reranker")
 @click.option("--teacher", required=True,
@@ -31,7 +33,9 @@ import click
 @click.option("--latency-queries", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--n-bootstrap", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True, help="Device for every model.")
+@click.option("--device", help="Device of every model (default cpu): a KIND:MODEL arm's "
+              "`device` option, and the runtime's unless --runtime-option sets it.")  # fmt: skip
+@runtime_flags
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def ab(
     teacher: str,
@@ -48,7 +52,9 @@ def ab(
     latency_queries: int,
     n_bootstrap: int,
     seed: int,
-    device: str,
+    device: str | None,
+    runtime: str | None,
+    runtime_options: tuple[str, ...],
     quiet: bool,
 ) -> None:
     """Reranking A/B with no recipe: every arm reorders the same first-stage candidates.
@@ -57,9 +63,10 @@ def ab(
     OUT/candidates.json); the teacher, the student and the optional baseline score
     them. Writes OUT/ab.json and OUT/report.html: nDCG@10 and the other ranking
     metrics with paired-bootstrap CIs against the teacher, agreement with the teacher
-    (Kendall's tau, top-10 overlap) and scoring latency by list size.
+    (Kendall's tau, top-10 overlap) and scoring latency by list size. Artifact arms
+    (and the first stage, when it is one) load through --runtime (default: torch).
     """
-    from ragdistill.cli.common import load_arm, load_dataset
+    from ragdistill.cli.common import cli_runtime, load_arm, load_dataset
     from ragdistill.contracts import Embedder, Reranker
     from ragdistill.errors import ConfigError
     from ragdistill.stages.reranker.ab import run_rerank_ab
@@ -72,8 +79,12 @@ def ab(
         raise ConfigError(
             f"--latency-candidates {latency_candidates!r}: write sizes as 20,50,100"
         ) from None
+    backend = cli_runtime(runtime, runtime_options, device)
+    kind_options = {"device": device or "cpu"}
     data = load_dataset(dataset, data_path, data_options)
-    retriever = load_arm(first_stage, stage=Embedder.stage, device=device)
+    retriever = load_arm(
+        first_stage, stage=Embedder.stage, runtime=backend, kind_options=kind_options
+    )
     candidates = collect_candidates(
         data,
         retriever,
@@ -86,7 +97,11 @@ def ab(
         show_progress=not quiet,
     )
     specs = {"teacher": teacher, "student": student, "baseline": baseline}
-    arms = {n: load_arm(s, stage=Reranker.stage, device=device) for n, s in specs.items() if s}
+    arms = {
+        n: load_arm(s, stage=Reranker.stage, runtime=backend, kind_options=kind_options)
+        for n, s in specs.items()
+        if s
+    }
     result = run_rerank_ab(
         data,
         candidates.eval,

@@ -103,22 +103,28 @@ def _normalized(block: np.ndarray, how: Normalize) -> np.ndarray:
 
 
 def _build_member(spec: Any, index: int) -> Reranker:
+    """Member ``index`` built from its table; a bad table is a :class:`ConfigError` that
+    starts ``[members[index]]``, which recipe validation nests as ``[teacher.members[i]]``."""
+    from ragdistill.config import build_checked
     from ragdistill.registry import default_registry
 
-    where = f"members[{index}]"
+    table = f"members[{index}]"
     if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
         raise ConfigError(
-            f'{where}: expected a table naming a reranker, e.g. {{kind = "cross-encoder", '
+            f'[{table}] expected a table naming a reranker, e.g. {{kind = "cross-encoder", '
             f'model = "..."}}, got {spec!r:.80}'
         )
     options = {k: v for k, v in spec.items() if k != "kind"}
-    cls = default_registry().teacher("reranker", spec["kind"])
+    try:
+        cls = default_registry().teacher("reranker", spec["kind"])
+    except ConfigError as exc:
+        raise ConfigError(f"[{table}] kind: {exc}") from None
     if cls is EnsembleReranker:
-        raise ConfigError(f"{where}: an ensemble cannot contain another ensemble")
-    member = cls.from_options(options, where=where)
+        raise ConfigError(f"[{table}] an ensemble cannot contain another ensemble")
+    member = build_checked(cls, options, table)
     if not isinstance(member, Reranker):  # a plugin's reranker teacher must subclass Reranker
         raise ContractError(
-            f"{where}: {type(member).__qualname__} is registered as a reranker teacher but does "
+            f"{table}: {type(member).__qualname__} is registered as a reranker teacher but does "
             "not subclass ragdistill.contracts.Reranker"
         )
     return member

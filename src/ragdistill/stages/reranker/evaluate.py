@@ -61,7 +61,8 @@ def ab_for_reranker_recipe(recipe: Recipe, artifact: Path, *, show_progress: boo
 
     Arms: the teacher (quality from its score cache, latency on the teacher itself),
     the student, the student before distillation (``evaluate.baseline``) and the first
-    stage's own order. Returns the HTML report's path; headline numbers go into the
+    stage's own order. The student and the baseline load through the recipe's
+    ``[runtime]``. Returns the HTML report's path; headline numbers go into the
     artifact's manifest.
     """
     from ragdistill.stages.reranker.ab import run_rerank_ab
@@ -69,14 +70,14 @@ def ab_for_reranker_recipe(recipe: Recipe, artifact: Path, *, show_progress: boo
     from ragdistill.stages.reranker.setup import prepare
 
     output = Path(recipe.output)
-    setup = prepare(recipe, show_progress=show_progress)
+    setup = prepare(recipe, show_progress=show_progress, train=False)
     arms: dict[str, Any] = {
         "teacher": setup.teacher,
-        "student": load_component(artifact, "reranker", device=setup.device),
+        "student": load_component(artifact, "reranker", runtime=setup.runtime),
     }
     baseline_dir = output / "baseline"
     if recipe.evaluate.baseline and baseline_dir.is_dir():
-        arms["baseline"] = load_component(baseline_dir, "reranker", device=setup.device)
+        arms["baseline"] = load_component(baseline_dir, "reranker", runtime=setup.runtime)
     result = run_rerank_ab(
         setup.dataset,
         setup.candidates.eval,

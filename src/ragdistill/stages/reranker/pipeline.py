@@ -25,7 +25,7 @@ import numpy as np
 from ragdistill.artifacts import write_manifest
 from ragdistill.config import build
 from ragdistill.errors import ConfigError
-from ragdistill.recipes import Recipe, recipe_fingerprint
+from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
 from ragdistill.stages.reranker.mining import (
     MinedExample,
     mine_example,
@@ -53,7 +53,7 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
         shutil.rmtree(output / "checkpoints", ignore_errors=True)
         (output / "train_log.jsonl").unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "recipe.json").write_text(recipe.model_dump_json(indent=2))
+    (output / "recipe.json").write_text(json.dumps(public_recipe(recipe), indent=2))
     setup = prepare(recipe, show_progress=show_progress)
     cands, texts = setup.candidates, setup.passages
 
@@ -158,7 +158,7 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
         load_options=student.load_options(),
         teacher=setup.teacher.describe(),
         student=student.describe(),
-        recipe=json.loads(recipe.model_dump_json()),
+        recipe=public_recipe(recipe),
         data_fingerprint=setup.dataset.fingerprint(),
         metrics={
             **{f"eval/{k}": v for k, v in final.items()},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragdistill.config import build
 from ragdistill.datasets import Passage, RetrievalDataset
@@ -18,6 +18,9 @@ from ragdistill.stages.reranker.mining import (
 )
 from ragdistill.stages.reranker.options import RerankerOptions
 
+if TYPE_CHECKING:
+    from ragdistill.runtime import RuntimeBackend
+
 
 @dataclass
 class RerankSetup:
@@ -29,22 +32,34 @@ class RerankSetup:
     teacher: Any
     cached: CachedReranker
     first_stage: dict[str, Any]
-    device: str
+    #: The recipe's ``[runtime]``: training runs on its device, the A/B loads through it.
+    runtime: RuntimeBackend
+
+    @property
+    def device(self) -> str:
+        """The torch device students train on (a runtime that cannot train refuses)."""
+        return self.runtime.training_device()
 
     def eval_lists(self, k: int) -> dict[str, list[Passage]]:
         return {q: [self.passages[p] for p in ids[:k]] for q, ids in self.candidates.eval.items()}
 
 
-def prepare(recipe: Recipe, *, show_progress: bool = True) -> RerankSetup:
-    """Load the data, retrieve (or reload) the candidates, build the cached teacher."""
+def prepare(recipe: Recipe, *, show_progress: bool = True, train: bool = True) -> RerankSetup:
+    """Load the data, retrieve (or reload) the candidates, build the cached teacher.
+
+    ``train``: the runtime must train, which is checked now, before any work (an A/B
+    only loads through the runtime, so any runtime will do for it).
+    """
+    from ragdistill.loading import resolve_runtime
     from ragdistill.registry import default_registry
 
     registry = default_registry()
     spec = RerankerOptions.model_validate(recipe.stage_options).candidates
     output = Path(recipe.output)
     output.mkdir(parents=True, exist_ok=True)
-    runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
-    device = runtime.training_device()
+    runtime = resolve_runtime(recipe.runtime.backend, recipe.runtime.options)
+    if train:
+        runtime.training_device()  # a runtime that cannot train, or no CUDA, fails now
     # Built first (it loads no model): a bad ensemble member fails now, not after indexing.
     teacher_cls = registry.teacher("reranker", recipe.teacher.kind)
     teacher = build(teacher_cls, recipe.teacher.options, "teacher")
@@ -74,5 +89,5 @@ def prepare(recipe: Recipe, *, show_progress: bool = True) -> RerankSetup:
         teacher=teacher,
         cached=CachedReranker(teacher, root=cache_root),
         first_stage={**first_stage.describe(), "model": getattr(first_stage, "model", None)},
-        device=device,
+        runtime=runtime,
     )

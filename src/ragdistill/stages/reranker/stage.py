@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from ragdistill.config import validate_options
+from ragdistill.config import build_checked
 from ragdistill.contracts import Embedder, Reranker
 from ragdistill.errors import ConfigError
 from ragdistill.stage import DistillationStage
@@ -34,8 +34,8 @@ class RerankerStage(DistillationStage[RerankerOptions]):
             cls = registry.teacher(Embedder.stage, first_stage.kind)
         except ConfigError as exc:
             raise ConfigError(f"{where}: [{label}] kind: {exc}") from None
-        try:
-            validate_options(cls, first_stage.options, where=label)
+        try:  # constructed, as the teacher is: range checks run, no model loads
+            build_checked(cls, first_stage.options, label)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
 

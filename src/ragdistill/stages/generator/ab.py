@@ -1,0 +1,99 @@
+"""Run every arm on the same prompts and build the generator A/B result.
+
+Each arm answers greedily under the same token budget. Answers are stored per arm
+(the teacher's in its labelling store, so a distillation's A/B asks the teacher
+nothing new; a student's keyed by its artifact's files), so an interrupted A/B resumes
+where it stopped. Speed is timed afterwards on the same few prompts for every arm, one
+request at a time, in this one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ragdistill.contracts import Generator, request
+from ragdistill.stages.generator.ab_result import GenerationABResult, build_result
+from ragdistill.stages.generator.examples import GenerationExample
+from ragdistill.stages.generator.labels import GenerationStore
+from ragdistill.stages.generator.setup import labelled, request_key
+from ragdistill.stages.generator.speed import measure_speed
+from ragdistill.teacher_cache import fingerprint
+
+Prompt = tuple[GenerationExample, list[dict[str, str]], int]
+
+
+def arm_store(arm: Generator, root: Path) -> GenerationStore:
+    """A store for ``arm``'s answers, keyed by its description and its model's files."""
+    description = arm.describe()
+    folder = getattr(arm, "model", None)
+    files: list[Any] = []
+    if isinstance(folder, str) and Path(folder).is_dir():
+        # A retrained artifact keeps its path: its files' sizes and times tell it apart.
+        files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                 for p in sorted(Path(folder).iterdir()) if p.is_file()]  # fmt: skip
+    ident = fingerprint({"arm": description, "files": files})
+    return GenerationStore.open(ident, root=root, description=description)
+
+
+def answer_all(
+    arm: Generator,
+    prompts: list[Prompt],
+    store: GenerationStore,
+    *,
+    max_new_tokens: int,
+    top_logprobs: int = 0,
+    show_progress: bool,
+    name: str,
+) -> list[str]:
+    requests = [request(m, max_new_tokens=max_new_tokens, top_logprobs=top_logprobs)
+                for _, m, _ in prompts]  # fmt: skip
+    keys = [request_key(r) for r in requests]
+    store.fill(
+        keys,
+        lambda idx: labelled(arm.generate_many([requests[i] for i in idx])),
+        batch_size=arm.batch_size,
+        show_progress=show_progress,
+        desc=f"{name} answers",
+    )
+    return [g.text.strip() for g in store.get(keys)]
+
+
+def run_generation_ab(
+    prompts: list[Prompt],
+    arms: Mapping[str, Generator],
+    *,
+    stores: Mapping[str, GenerationStore],
+    abstain: str,
+    dataset: Mapping[str, Any],
+    max_new_tokens: int,
+    teacher_top_logprobs: int = 0,
+    latency_queries: int = 20,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    show_progress: bool = True,
+) -> GenerationABResult:
+    """Answers of every arm on ``prompts`` (example, messages, passages dropped)."""
+    answers: dict[str, list[str]] = {}
+    for name, arm in arms.items():
+        k = teacher_top_logprobs if name == "teacher" else 0
+        answers[name] = answer_all(arm, prompts, stores[name], max_new_tokens=max_new_tokens,
+                                   top_logprobs=k, show_progress=show_progress, name=name)  # fmt: skip
+    timed = [request(m, max_new_tokens=max_new_tokens) for _, m, _ in prompts[:latency_queries]]
+    speed = {}
+    for name, arm in arms.items():
+        size = getattr(arm, "model", None)
+        speed[name] = measure_speed(arm, timed, max_new_tokens=max_new_tokens,
+                                    size_path=size if isinstance(size, str) and Path(size).is_dir() else None)  # fmt: skip
+    return build_result(
+        [e for e, _, _ in prompts],
+        answers,
+        abstain=abstain,
+        speed=speed,
+        describe={n: a.describe() for n, a in arms.items()},
+        dataset=dataset,
+        dropped_contexts=[d for _, _, d in prompts],
+        bootstrap=n_bootstrap,
+        seed=seed,
+    )

@@ -1,0 +1,310 @@
+"""Generator distillation: fix the prompts, label them with the teacher (stored), train, save.
+
+1. Questions are split (evaluated ones held out with their articles), and each prompt's
+   contexts are retrieved and fixed (:mod:`ragdistill.stages.generator.setup`).
+2. Prompts are fitted to the student's budget: whole low-ranked passages are dropped,
+   never the question, and the drops are counted.
+3. The teacher answers every training and evaluation prompt once, ever: answers (and
+   top-k log-probs when asked) go to a kill-safe store keyed by the prompt's content.
+   Empty or unparsable answers are dropped and counted, never trained on.
+4. The student learns from the teacher's answers through the recipe's losses.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragdistill.artifacts import write_manifest
+from ragdistill.config import build
+from ragdistill.contracts import GenerationRequest, request
+from ragdistill.errors import ConfigError, RagdistillError
+from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
+from ragdistill.stages.generator.examples import GenerationExample
+from ragdistill.stages.generator.prompt import EXPLAIN_INSTRUCTION, RATIONALE_INSTRUCTION, fit
+from ragdistill.stages.generator.setup import GeneratorSetup, labelled, prepare, request_key
+from ragdistill.stages.generator.training import (
+    TrainRow,
+    clean_answer,
+    parse_rationale,
+    teacher_batch,
+    token_row,
+)
+
+
+def prompt_budget(setup: GeneratorSetup, context: int | None) -> int:
+    """``max_prompt_tokens``, lowered so a prompt and its answer fit the student's context."""
+    spec = setup.options
+    budget = spec.contexts.max_prompt_tokens
+    if context:
+        budget = min(budget, context - spec.labels.max_new_tokens)
+    return max(budget, 1)
+
+
+def fitted(
+    examples: list[GenerationExample],
+    setup: GeneratorSetup,
+    count: Any,
+    *,
+    suffix: str = "",
+    context: int | None = None,
+) -> tuple[list[tuple[GenerationExample, list[dict[str, str]], int]], dict[str, int]]:
+    """Each example with its prompt messages within budget and the passages dropped."""
+    spec = setup.options
+    budget = prompt_budget(setup, context)
+    out, stats = [], {"prompts": 0, "trimmed": 0, "passages_dropped": 0, "skipped": 0}
+    for example in examples:
+        got = fit(example, spec.prompt, count, budget, system_suffix=suffix)
+        if got is None:
+            stats["skipped"] += 1
+            continue
+        if got.dropped:
+            stats["trimmed"] += 1
+            stats["passages_dropped"] += got.dropped
+            # The gold passage sits at a random rank: it may be among the dropped ones.
+            kept = any(c.doc_id in example.sources for c in got.contexts)
+            if example.answerable and not kept:
+                example = replace(example, answerable=False, answers=())
+            example = replace(example, contexts=got.contexts)
+        stats["prompts"] += 1
+        out.append((example, got.messages, got.dropped))
+    return out, stats
+
+
+def teacher_requests(setup: GeneratorSetup, messages: list[list[dict[str, str]]], *,
+                     rationale: bool = False) -> list[GenerationRequest]:  # fmt: skip
+    labels = setup.options.labels
+    budget = labels.rationale_max_new_tokens if rationale else labels.max_new_tokens
+    k = 0 if rationale else labels.top_logprobs
+    return [request(m, max_new_tokens=budget, top_logprobs=k) for m in messages]
+
+
+def label_all(
+    setup: GeneratorSetup, requests: list[GenerationRequest], convert: Any, *, show_progress: bool,
+    desc: str,
+) -> tuple[list[str], Any]:  # fmt: skip
+    keys = [request_key(r) for r in requests]
+    stats = setup.store.fill(
+        keys,
+        lambda idx: labelled(setup.teacher.generate_many([requests[i] for i in idx]), convert),
+        batch_size=setup.teacher.batch_size,
+        show_progress=show_progress,
+        desc=desc,
+    )
+    return keys, stats
+
+
+def logprob_converter(tokenizer: Any, k: int) -> Any:
+    """Generation -> (token ids, top ids, top log-probs) arrays in the student's vocabulary.
+
+    Ids come from the teacher where it gives them (a shared tokenizer is checked before
+    labelling); an API that returns only token strings is mapped through the student's
+    tokenizer, and a string it does not know becomes a padding slot.
+    """
+
+    size = len(tokenizer)
+
+    def to_id(token: str, given: int | None) -> int | None:
+        # An id past the student's vocabulary (a server with another tokenizer) cannot be
+        # trained on: the answer is counted as unaligned, the alternative skipped.
+        if given is not None:
+            return given if 0 <= given < size else None
+        found = tokenizer.convert_tokens_to_ids(token)
+        return None if found is None or found == tokenizer.unk_token_id else int(found)
+
+    def convert(gen: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if not gen.logprobs:
+            return None
+        n = len(gen.logprobs)
+        chosen = np.zeros(n, dtype=np.int32)
+        ids = np.zeros((n, k), dtype=np.int32)
+        lps = np.full((n, k), -np.inf, dtype=np.float32)
+        for t, pos in enumerate(gen.logprobs):
+            token = to_id(pos.token, pos.token_id)
+            if token is None:
+                return None  # the answer cannot be aligned token by token
+            chosen[t] = token
+            given = pos.top_ids or (None,) * len(pos.top_tokens)
+            slot = 0
+            for tok, tid, lp in zip(pos.top_tokens, given, pos.top_logprobs):
+                mapped = to_id(tok, tid)
+                if mapped is not None and slot < k:
+                    ids[t, slot], lps[t, slot] = mapped, lp
+                    slot += 1
+        return chosen, ids, lps
+
+    return convert
+
+
+def distill_generator(
+    recipe: Recipe,
+    *,
+    restart: bool = False,
+    show_progress: bool = True,
+    stop_after_labelling: bool = False,
+) -> Path:
+    """Run a generator recipe end to end; returns the artifact directory.
+
+    ``stop_after_labelling`` returns the run folder once the teacher has answered every
+    prompt (the expensive, resumable part), before any training.
+    """
+    from ragdistill.distill.loop import train
+    from ragdistill.losses.compose import build_losses
+    from ragdistill.registry import default_registry
+    from ragdistill.stages.generator.tokenizers import LOGIT_LOSSES
+
+    registry = default_registry()
+    output = Path(recipe.output)
+    if restart:
+        shutil.rmtree(output / "checkpoints", ignore_errors=True)
+        (output / "train_log.jsonl").unlink(missing_ok=True)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "recipe.json").write_text(json.dumps(public_recipe(recipe), indent=2))
+    setup = prepare(recipe, show_progress=show_progress)
+    student = build(registry.student("generator", recipe.student.kind), recipe.student.options,
+                    "student")  # fmt: skip
+    model = student.build()
+    logit = sorted({s.name for s in recipe.losses} & LOGIT_LOSSES)
+    if logit:
+        check_shared_tokenizer(recipe, setup, model, logit)
+    labels = setup.options.labels
+    count = lambda m: len(model.prompt_ids(m))  # noqa: E731
+    context = getattr(model.causal_lm.config, "max_position_embeddings", None)
+    train_fit, train_stats = fitted(setup.train, setup, count, context=context)
+    eval_fit, eval_stats = fitted(setup.eval, setup, count, context=context)
+    convert = (
+        logprob_converter(model.tokenizer, labels.top_logprobs) if labels.top_logprobs else None
+    )
+    messages = [m for _, m, _ in train_fit] + [m for _, m, _ in eval_fit]
+    keys, fill = label_all(setup, teacher_requests(setup, messages), convert,
+                           show_progress=show_progress, desc="teacher answers")  # fmt: skip
+    answers = setup.store.get(keys[: len(train_fit)])
+    report: dict[str, Any] = {
+        "train_prompts": train_stats, "eval_prompts": eval_stats, "teacher": vars(fill),
+        "synthetic": setup.synthetic,
+    }  # fmt: skip
+    rows: list[TrainRow] = []
+    empty = misaligned = 0
+    eos = model.eos_id
+    for (_, msgs, _), label in zip(train_fit, answers):
+        text = clean_answer(label.text)
+        if text is None:
+            empty += 1
+            continue
+        prompt = model.prompt_ids(msgs)
+        row = token_row(prompt, label, eos, max_answer=labels.max_new_tokens) if logit else None
+        if logit and row is None:
+            misaligned += 1
+            continue
+        rows.append(row or TrainRow(tuple(prompt), tuple(model.target_ids(text))))
+    if labels.rationale:
+        rows, report["rationale"] = add_rationales(setup, train_fit, model, rows, show_progress)
+    report["dropped"] = {"empty_answers": empty, "unaligned_logprobs": misaligned}
+    report["train_rows"] = len(rows)
+    (output / "labelling.json").write_text(json.dumps(report, indent=2))
+    if stop_after_labelling:
+        return output
+    if len(rows) < 2:
+        raise ConfigError(
+            f"only {len(rows)} training prompts have a usable teacher answer (see "
+            f"{output / 'labelling.json'}); use more data (train.max_texts) or check the teacher"
+        )
+    baseline = output / "baseline"
+    if recipe.evaluate.baseline and not baseline.exists():
+        save(model, student, baseline, recipe=None)
+    specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
+    loss = build_losses(specs, registry, stage="generator", context={})
+    inputs = [(r.prompt_ids, r.target_ids) for r in rows]
+    result = train(
+        model,
+        loss,
+        inputs,
+        lambda idx: teacher_batch([rows[i] for i in idx]),
+        recipe.train,
+        output=output,
+        fingerprint=recipe_fingerprint(recipe),
+        device=setup.device,
+        show_progress=show_progress,
+    )
+    metrics = {
+        "train/steps": result.steps,
+        "train/seconds": round(result.seconds, 1),
+        "train/rows": len(rows),
+        "train/final_loss": result.history[-1]["loss"] if result.history else None,
+    }
+    return save(model, student, output / "student", recipe=recipe, setup=setup, metrics=metrics)
+
+
+def add_rationales(
+    setup: GeneratorSetup, train_fit: list[Any], model: Any, rows: list[TrainRow],
+    show_progress: bool,
+) -> tuple[list[TrainRow], dict[str, int]]:  # fmt: skip
+    """Distilling step by step: the teacher reasons, then answers; the student learns the
+    rationale (under its own instruction) and the answer as two targets."""
+    spec = setup.options
+    reasoned, _ = fitted([e for e, _, _ in train_fit], setup, lambda m: len(model.prompt_ids(m)),
+                         suffix=RATIONALE_INSTRUCTION)  # fmt: skip
+    requests = teacher_requests(setup, [m for _, m, _ in reasoned], rationale=True)
+    keys, _ = label_all(setup, requests, None, show_progress=show_progress,
+                        desc="teacher rationales")  # fmt: skip
+    extra, unparsable = [], 0
+    for (example, _, _), label in zip(reasoned, setup.store.get(keys)):
+        parsed = parse_rationale(label.text)
+        if parsed is None:
+            unparsable += 1
+            continue
+        explain = fit(example, spec.prompt, lambda m: len(model.prompt_ids(m)),
+                      spec.contexts.max_prompt_tokens, system_suffix=EXPLAIN_INSTRUCTION)  # fmt: skip
+        if explain is None:
+            continue
+        extra.append(TrainRow(tuple(model.prompt_ids(explain.messages)),
+                              tuple(model.target_ids(parsed[0])), spec.labels.rationale_weight))  # fmt: skip
+    return rows + extra, {"rationales": len(extra), "unparsable": unparsable}
+
+
+def check_shared_tokenizer(
+    recipe: Recipe, setup: GeneratorSetup, model: Any, logit: list[str]
+) -> None:
+    """Token-level KD: the teacher's vocabulary must be the student's (checked once the
+    student's tokenizer is loaded, before any teacher call)."""
+    from ragdistill.hf._loading import _resolve, load_tokenizer
+    from ragdistill.stages.generator.tokenizers import refuse_mismatch, vocabulary_id
+
+    hint = (
+        f"losses {', '.join(logit)} need the teacher's tokenizer: set [generator] "
+        "teacher_tokenizer to the model or folder whose tokenizer the teacher uses"
+    )
+    name = setup.options.teacher_tokenizer or getattr(setup.teacher, "model", None)
+    if name is None:
+        raise ConfigError(hint)
+    try:
+        teacher_tok = load_tokenizer(_resolve(str(name)))
+    except RagdistillError as exc:
+        raise ConfigError(f"{hint} ({name!r} did not load: {exc})") from None
+    if vocabulary_id(teacher_tok) != vocabulary_id(model.tokenizer):
+        raise refuse_mismatch(str(name), recipe.student.options.get("model", "?"), logit)
+
+
+def save(model: Any, student: Any, folder: Path, *, recipe: Recipe | None,
+         setup: GeneratorSetup | None = None, metrics: dict[str, Any] | None = None) -> Path:  # fmt: skip
+    staging = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_artifact(staging)
+    extra: dict[str, Any] = {}
+    if recipe is not None and setup is not None:
+        extra = {
+            "teacher": setup.teacher.describe(),
+            "recipe": public_recipe(recipe),
+            "data_fingerprint": setup.dataset.fingerprint(),
+            "metrics": metrics or {},
+        }
+    write_manifest(staging, stage="generator", loader=student.loader,
+                   load_options=student.load_options(), student=student.describe(), **extra)  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return folder
