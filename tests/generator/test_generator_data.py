@@ -128,3 +128,17 @@ def test_rationale_parsing():
         "context 2 says so.", "Paris")  # fmt: skip
     assert parse_rationale("Paris") is None
     assert parse_rationale("Reasoning: x\nAnswer:") is None
+
+
+def test_non_utf8_files_name_the_file_and_the_fix(tmp_path):
+    from ragdistill.data.beir import read_json_lines
+    from ragdistill.data.squad import SquadDataset
+
+    squad = tmp_path / "dev.json"
+    squad.write_bytes(b'{"data": [{"title": "caf\xe9", "paragraphs": []}]}')
+    with pytest.raises(ConfigError, match=r"dev.json is not UTF-8 text .*re-encode"):
+        SquadDataset(squad).load()
+    lines = tmp_path / "corpus.jsonl"
+    lines.write_bytes(b'{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "caf\xe9"}\n')
+    with pytest.raises(ConfigError, match=r"corpus.jsonl:2: not UTF-8 text"):
+        list(read_json_lines(lines))

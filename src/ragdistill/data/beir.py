@@ -124,8 +124,15 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Stream ``(line_number, object)`` from a JSON-lines file, naming a bad line."""
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{path}:{number}: not UTF-8 text ({exc.reason} at column {exc.start}); "
+                    "BEIR files are UTF-8 JSON lines: re-encode the file (e.g. iconv -t utf-8)"
+                ) from None
             if not line.strip():
                 continue
             try:

@@ -54,6 +54,11 @@ class SquadDataset(DatasetLoader):
             )
         try:
             articles = json.loads(self.path.read_text(encoding="utf-8"))["data"]
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{self.path} is not UTF-8 text ({exc.reason} at byte {exc.start}); SQuAD "
+                "files are UTF-8 JSON: re-encode it (e.g. iconv -t utf-8)"
+            ) from None
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ConfigError(f"{self.path} is not SQuAD v1.1 JSON ({exc})") from None
         corpus: dict[str, Document] = {}
