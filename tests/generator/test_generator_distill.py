@@ -201,7 +201,8 @@ def test_kill_9_during_labelling_and_training_then_resume(
     # Only a batch in flight at the kill may be asked again; every committed one is reused.
     repeated = [p for p in set(asked) if asked.count(p) > 1]
     assert len(repeated) <= 4, repeated
-    assert len(asked) > len(asked_once)
+    # (Under load the first run may have finished labelling before the kill landed.)
+    assert len(asked) >= len(asked_once)
     assert not (out / "student").exists()
 
     # 3. run to the end: resumes from the checkpoint and asks the teacher nothing
@@ -286,3 +287,24 @@ def test_ab_generator_command_needs_no_recipe(
     assert again.exit_code == 0, again.output
     assert json.loads((out / "ab.json").read_text())["arms"]["student"]["metrics"] == ab["arms"][
         "student"]["metrics"]  # fmt: skip
+
+
+def test_synthetic_questions_are_written_by_the_teacher_and_filtered(
+    tmp_path, tiny_causal_lm_path, student_path, tiny_st_path, squad
+):
+    from ragdistill.distill import run_recipe
+    from ragdistill.recipes import load_recipe
+    from ragdistill.stages.generator.labels import GenerationStore
+
+    path = _recipe(tmp_path, tiny_causal_lm_path, student_path, tiny_st_path, squad,
+                   generator="top_logprobs = 2\n\n[generator.synthetic]\nenabled = true\n"
+                             "passages = 6\nevaluate = false",
+                   evaluate="ab = false")  # fmt: skip
+    run_recipe(load_recipe(path), show_progress=False)
+    labelling = json.loads((tmp_path / "out" / "labelling.json").read_text())
+    # A random tiny teacher writes no "...?" question: every one is dropped and counted.
+    assert labelling["synthetic"]["questions"] + labelling["synthetic"]["empty"] == 6
+    # The questions are kept without log-probs, where any recipe of this teacher finds them.
+    stores = {p.name.rsplit("-k", 1)[1]: p for p in (tmp_path / "cache" / "generations").iterdir()}
+    assert set(stores) == {"0", "2"}
+    assert len(GenerationStore(stores["0"], 0)) == 6

@@ -71,8 +71,13 @@ def prepare(recipe: Recipe, *, show_progress: bool = True) -> GeneratorSetup:
         own_eval = not (options.synthetic.evaluate or not eval_ids)
         if not own_eval:
             eval_ids = []
+        # Questions need no log-probs: kept where every recipe with this teacher finds them.
+        questions = store if store.k == 0 else GenerationStore.open(
+            fingerprint(teacher.describe()), root=recipe.cache_dir,
+            description=teacher.describe(),
+        )  # fmt: skip
         dataset, added, synthetic = synthesize(
-            dataset, eval_ids, teacher, store, options.synthetic, show_progress=show_progress
+            dataset, eval_ids, teacher, questions, options.synthetic, show_progress=show_progress
         )
         if not own_eval:
             added, eval_ids = hold_out(dataset, added, recipe.evaluate.max_queries or 50, seed)
