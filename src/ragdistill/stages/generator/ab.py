@@ -17,7 +17,7 @@ from ragdistill.contracts import Generator, request
 from ragdistill.stages.generator.ab_result import GenerationABResult, build_result
 from ragdistill.stages.generator.examples import GenerationExample
 from ragdistill.stages.generator.labels import GenerationStore
-from ragdistill.stages.generator.setup import labelled, request_key
+from ragdistill.stages.generator.setup import ask
 from ragdistill.stages.generator.speed import measure_speed
 from ragdistill.teacher_cache import fingerprint
 
@@ -49,14 +49,7 @@ def answer_all(
 ) -> list[str]:
     requests = [request(m, max_new_tokens=max_new_tokens, top_logprobs=top_logprobs)
                 for _, m, _ in prompts]  # fmt: skip
-    keys = [request_key(r) for r in requests]
-    store.fill(
-        keys,
-        lambda idx: labelled(arm.generate_many([requests[i] for i in idx])),
-        batch_size=arm.batch_size,
-        show_progress=show_progress,
-        desc=f"{name} answers",
-    )
+    keys, _ = ask(arm, requests, store, show_progress=show_progress, desc=f"{name} answers")
     return [g.text.strip() for g in store.get(keys)]
 
 

@@ -27,7 +27,7 @@ from ragdistill.errors import ConfigError, RagdistillError
 from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
 from ragdistill.stages.generator.examples import GenerationExample
 from ragdistill.stages.generator.prompt import EXPLAIN_INSTRUCTION, RATIONALE_INSTRUCTION, fit
-from ragdistill.stages.generator.setup import GeneratorSetup, labelled, prepare, request_key
+from ragdistill.stages.generator.setup import GeneratorSetup, ask, prepare
 from ragdistill.stages.generator.training import (
     TrainRow,
     clean_answer,
@@ -88,15 +88,8 @@ def label_all(
     setup: GeneratorSetup, requests: list[GenerationRequest], convert: Any, *, show_progress: bool,
     desc: str,
 ) -> tuple[list[str], Any]:  # fmt: skip
-    keys = [request_key(r) for r in requests]
-    stats = setup.store.fill(
-        keys,
-        lambda idx: labelled(setup.teacher.generate_many([requests[i] for i in idx]), convert),
-        batch_size=setup.teacher.batch_size,
-        show_progress=show_progress,
-        desc=desc,
-    )
-    return keys, stats
+    return ask(setup.teacher, requests, setup.store, convert=convert,
+               show_progress=show_progress, desc=desc)  # fmt: skip
 
 
 def logprob_converter(tokenizer: Any, k: int) -> Any:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ragdistill.config import build
-from ragdistill.contracts import Generator, request
+from ragdistill.contracts import GenerationRequest, Generator, request
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.recipes import Recipe
 from ragdistill.stages.generator.data import (
@@ -22,7 +23,7 @@ from ragdistill.stages.generator.data import (
 from ragdistill.stages.generator.examples import GenerationExample
 from ragdistill.stages.generator.labels import GenerationStore, Labelled
 from ragdistill.stages.generator.options import GeneratorOptions, SyntheticSpec
-from ragdistill.teacher_cache import content_key, fingerprint
+from ragdistill.teacher_cache import FillStats, content_key, fingerprint
 
 #: What the teacher is asked to write a synthetic question from one passage.
 QUESTION_PROMPT = (
@@ -123,14 +124,8 @@ def synthesize(
     requests = [
         request(QUESTION_PROMPT.format(passage=cut(p.text, 600)), max_new_tokens=40) for p in chosen
     ]
-    keys = [request_key(r) for r in requests]
-    store.fill(
-        keys,
-        lambda idx: labelled(teacher.generate_many([requests[i] for i in idx])),
-        batch_size=teacher.batch_size,
-        show_progress=show_progress,
-        desc="teacher questions",
-    )
+    keys, _ = ask(teacher, requests, store, show_progress=show_progress,
+                  desc="teacher questions")  # fmt: skip
     queries, sources, added = dict(dataset.queries), dict(dataset.sources), []
     empty = 0
     for passage, made in zip(chosen, store.get(keys)):
@@ -171,13 +166,26 @@ def request_key(req: Any) -> str:
     return content_key(params, *parts)
 
 
-def labelled(generations: list[Any], convert: Any = None) -> list[Labelled]:
-    """Store records for generations; ``convert(gen)`` gives log-prob arrays when kept."""
-    out = []
-    for gen in generations:
-        arrays = convert(gen) if convert is not None else None
-        if arrays is None:
-            out.append(Labelled(gen.text, gen.finish_reason))
-        else:
-            out.append(Labelled(gen.text, gen.finish_reason, *arrays))
-    return out
+def ask(
+    generator: Generator,
+    requests: list[GenerationRequest],
+    store: GenerationStore,
+    *,
+    convert: Callable[[Any], tuple[Any, Any, Any] | None] | None = None,
+    show_progress: bool,
+    desc: str,
+) -> tuple[list[str], FillStats]:
+    """Ask ``generator`` what ``store`` does not hold yet, in batches; return every
+    request's key and the counts. ``convert(gen)`` gives the log-prob arrays to keep."""
+
+    def records(idx: list[int]) -> list[Labelled]:
+        out = []
+        for gen in generator.generate_many([requests[i] for i in idx]):
+            arrays = convert(gen) if convert is not None else None
+            out.append(Labelled(gen.text, gen.finish_reason, *(arrays or ())))
+        return out
+
+    keys = [request_key(r) for r in requests]
+    stats = store.fill(keys, records, batch_size=generator.batch_size,
+                       show_progress=show_progress, desc=desc)  # fmt: skip
+    return keys, stats
