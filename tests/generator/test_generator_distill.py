@@ -293,8 +293,8 @@ def test_synthetic_questions_are_written_by_the_teacher_and_filtered(
     tmp_path, tiny_causal_lm_path, student_path, tiny_st_path, squad
 ):
     from ragdistill.distill import run_recipe
+    from ragdistill.generation.store import GenerationStore
     from ragdistill.recipes import load_recipe
-    from ragdistill.stages.generator.labels import GenerationStore
 
     path = _recipe(tmp_path, tiny_causal_lm_path, student_path, tiny_st_path, squad,
                    generator="top_logprobs = 2\n\n[generator.synthetic]\nenabled = true\n"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ragdistill.errors import ConfigError
-from ragdistill.stages.generator.student import CausalLMStudent, prune_layers
+from ragdistill.generation.causal_lm import CausalLMStudent, prune_layers
 
 MESSAGES = [
     {"role": "system", "content": "answer from the contexts"},

@@ -34,7 +34,6 @@ def test_builtins_registered(registry: Registry) -> None:
         "ragdistill.default_plugins.losses",
         "ragdistill.stages.embedder.plugin",
         "ragdistill.stages.reranker.plugin",
-        "ragdistill.stages.generator.plugin",
     }
 
 

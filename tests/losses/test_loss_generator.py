@@ -18,7 +18,7 @@ import torch
 
 from ragdistill.errors import ConfigError
 from ragdistill.losses import DistillationLoss, LossInputError, OptionError
-from ragdistill.stages.generator.losses import (
+from ragdistill.losses.text import (
     GeneralizedJSDLoss,
     ReverseKLLoss,
     SequenceKDLoss,

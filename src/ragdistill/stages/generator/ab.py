@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ragdistill.contracts import Generator, request
+from ragdistill.generation.asking import ask
+from ragdistill.generation.store import GenerationStore
 from ragdistill.stages.generator.ab_result import GenerationABResult, build_result
 from ragdistill.stages.generator.examples import GenerationExample
-from ragdistill.stages.generator.labels import GenerationStore
-from ragdistill.stages.generator.setup import ask
 from ragdistill.stages.generator.speed import measure_speed
 from ragdistill.teacher_cache import fingerprint
 

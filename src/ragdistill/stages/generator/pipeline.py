@@ -18,23 +18,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ragdistill.artifacts import write_manifest
 from ragdistill.config import build
 from ragdistill.contracts import GenerationRequest, request
-from ragdistill.errors import ConfigError, RagdistillError
+from ragdistill.errors import ConfigError
+from ragdistill.generation.asking import ask
+from ragdistill.generation.logprobs import logprob_converter
+from ragdistill.generation.rows import TrainRow, clean_answer, teacher_batch, token_row
 from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
 from ragdistill.stages.generator.examples import GenerationExample
-from ragdistill.stages.generator.prompt import EXPLAIN_INSTRUCTION, RATIONALE_INSTRUCTION, fit
-from ragdistill.stages.generator.setup import GeneratorSetup, ask, prepare
-from ragdistill.stages.generator.training import (
-    TrainRow,
-    clean_answer,
+from ragdistill.stages.generator.prompt import (
+    EXPLAIN_INSTRUCTION,
+    RATIONALE_INSTRUCTION,
+    fit,
     parse_rationale,
-    teacher_batch,
-    token_row,
 )
+from ragdistill.stages.generator.setup import GeneratorSetup, prepare
 
 
 def prompt_budget(setup: GeneratorSetup, context: int | None) -> int:
@@ -92,48 +91,6 @@ def label_all(
                show_progress=show_progress, desc=desc)  # fmt: skip
 
 
-def logprob_converter(tokenizer: Any, k: int) -> Any:
-    """Generation -> (token ids, top ids, top log-probs) arrays in the student's vocabulary.
-
-    Ids come from the teacher where it gives them (a shared tokenizer is checked before
-    labelling); an API that returns only token strings is mapped through the student's
-    tokenizer, and a string it does not know becomes a padding slot.
-    """
-
-    size = len(tokenizer)
-
-    def to_id(token: str, given: int | None) -> int | None:
-        # An id past the student's vocabulary (a server with another tokenizer) cannot be
-        # trained on: the answer is counted as unaligned, the alternative skipped.
-        if given is not None:
-            return given if 0 <= given < size else None
-        found = tokenizer.convert_tokens_to_ids(token)
-        return None if found is None or found == tokenizer.unk_token_id else int(found)
-
-    def convert(gen: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        if not gen.logprobs:
-            return None
-        n = len(gen.logprobs)
-        chosen = np.zeros(n, dtype=np.int32)
-        ids = np.zeros((n, k), dtype=np.int32)
-        lps = np.full((n, k), -np.inf, dtype=np.float32)
-        for t, pos in enumerate(gen.logprobs):
-            token = to_id(pos.token, pos.token_id)
-            if token is None:
-                return None  # the answer cannot be aligned token by token
-            chosen[t] = token
-            given = pos.top_ids or (None,) * len(pos.top_tokens)
-            slot = 0
-            for tok, tid, lp in zip(pos.top_tokens, given, pos.top_logprobs):
-                mapped = to_id(tok, tid)
-                if mapped is not None and slot < k:
-                    ids[t, slot], lps[t, slot] = mapped, lp
-                    slot += 1
-        return chosen, ids, lps
-
-    return convert
-
-
 def distill_generator(
     recipe: Recipe,
     *,
@@ -147,9 +104,9 @@ def distill_generator(
     prompt (the expensive, resumable part), before any training.
     """
     from ragdistill.distill.loop import train
+    from ragdistill.generation.tokenizers import LOGIT_LOSSES
     from ragdistill.losses.compose import build_losses
     from ragdistill.registry import default_registry
-    from ragdistill.stages.generator.tokenizers import LOGIT_LOSSES
 
     registry = default_registry()
     output = Path(recipe.output)
@@ -265,22 +222,11 @@ def check_shared_tokenizer(
 ) -> None:
     """Token-level KD: the teacher's vocabulary must be the student's (checked once the
     student's tokenizer is loaded, before any teacher call)."""
-    from ragdistill.hf._loading import _resolve, load_tokenizer
-    from ragdistill.stages.generator.tokenizers import refuse_mismatch, vocabulary_id
+    from ragdistill.generation.tokenizers import check_shared_tokenizer as check
 
-    hint = (
-        f"losses {', '.join(logit)} need the teacher's tokenizer: set [generator] "
-        "teacher_tokenizer to the model or folder whose tokenizer the teacher uses"
-    )
     name = setup.options.teacher_tokenizer or getattr(setup.teacher, "model", None)
-    if name is None:
-        raise ConfigError(hint)
-    try:
-        teacher_tok = load_tokenizer(_resolve(str(name)))
-    except RagdistillError as exc:
-        raise ConfigError(f"{hint} ({name!r} did not load: {exc})") from None
-    if vocabulary_id(teacher_tok) != vocabulary_id(model.tokenizer):
-        raise refuse_mismatch(str(name), recipe.student.options.get("model", "?"), logit)
+    student = recipe.student.options.get("model", "?")
+    check(name, student, model.tokenizer, logit, option="[generator] teacher_tokenizer")
 
 
 def save(model: Any, student: Any, folder: Path, *, recipe: Recipe | None,

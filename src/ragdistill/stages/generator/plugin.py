@@ -1,14 +1,14 @@
-"""The generator stage as a plugin: its stage, its student and its losses.
+"""The generator stage as a plugin: its stage and its student.
 
 Its teachers (``hf-causal-lm``, and ``openai`` from the OpenAI plugin) are registered
-where they live; this plugin adds what only distillation needs. Classes are imported
-inside the hooks: the loss modules import torch, and the CLI builds a registry of
-stages only.
+where they live; this plugin adds what only distillation needs (its losses are shared with the
+query-transformer stage and registered by the core). Classes are imported inside the
+hooks: the CLI builds a registry of stages only.
 """
 
 from __future__ import annotations
 
-from ragdistill.hookspecs import RegisterLoss, RegisterStage, RegisterStudent, hookimpl
+from ragdistill.hookspecs import RegisterStage, RegisterStudent, hookimpl
 
 
 @hookimpl
@@ -20,21 +20,6 @@ def register_stages(register: RegisterStage) -> None:
 
 @hookimpl
 def register_students(register: RegisterStudent) -> None:
-    from ragdistill.stages.generator.student import CausalLMStudent
+    from ragdistill.generation.causal_lm import CausalLMStudent
 
     register("causal-lm", CausalLMStudent)
-
-
-@hookimpl
-def register_losses(register: RegisterLoss) -> None:
-    from ragdistill.stages.generator.losses import (
-        GeneralizedJSDLoss,
-        ReverseKLLoss,
-        SequenceKDLoss,
-        TokenKDLoss,
-    )
-
-    register("sequence-kd", SequenceKDLoss)
-    register("token-kd", TokenKDLoss)
-    register("reverse-kl", ReverseKLLoss)
-    register("gjsd", GeneralizedJSDLoss)

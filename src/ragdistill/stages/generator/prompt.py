@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ RATIONALE_INSTRUCTION = (
 )
 #: The system-message suffix of the student's rationale task (a separate training target).
 EXPLAIN_INSTRUCTION = "\nExplain briefly which context holds the answer and why."
+_ANSWER = re.compile(r"^\s*answer\s*:\s*", re.IGNORECASE | re.MULTILINE)
+_REASONING = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
 
 
 def messages_for(
@@ -64,3 +67,16 @@ def fit(
         if not shown:
             return None
         shown.pop()
+
+
+def parse_rationale(text: str) -> tuple[str, str] | None:
+    """``(rationale, answer)`` from "Reasoning: ... Answer: ...", or None if unparsable."""
+    found = list(_ANSWER.finditer(text))
+    if not found:
+        return None
+    cut = found[-1]
+    rationale = _REASONING.sub("", text[: cut.start()]).strip()
+    answer = text[cut.end() :].strip().split("\n")[0].strip()
+    if not rationale or not answer:
+        return None
+    return rationale, answer

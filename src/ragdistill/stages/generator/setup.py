@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from ragdistill.config import build
-from ragdistill.contracts import GenerationRequest, Generator, request
+from ragdistill.contracts import Generator, request
 from ragdistill.datasets import RetrievalDataset
+from ragdistill.generation.asking import ask
+from ragdistill.generation.store import GenerationStore
 from ragdistill.recipes import Recipe
 from ragdistill.stages.generator.data import (
     assemble,
@@ -21,9 +21,8 @@ from ragdistill.stages.generator.data import (
     split_questions,
 )
 from ragdistill.stages.generator.examples import GenerationExample
-from ragdistill.stages.generator.labels import GenerationStore, Labelled
 from ragdistill.stages.generator.options import GeneratorOptions, SyntheticSpec
-from ragdistill.teacher_cache import FillStats, content_key, fingerprint
+from ragdistill.teacher_cache import fingerprint
 
 #: What the teacher is asked to write a synthetic question from one passage.
 QUESTION_PROMPT = (
@@ -157,35 +156,3 @@ def hold_out(
             held.extend(groups[name])
     chosen = set(held)
     return [q for q in ids if q not in chosen], held
-
-
-def request_key(req: Any) -> str:
-    """The store key of a request: its messages and every parameter that changes output."""
-    parts = [f"{m.role}\x00{m.content}" for m in req.messages]
-    params = f"{req.max_new_tokens}|{req.temperature}|{'|'.join(req.stop)}|{req.top_logprobs}"
-    return content_key(params, *parts)
-
-
-def ask(
-    generator: Generator,
-    requests: list[GenerationRequest],
-    store: GenerationStore,
-    *,
-    convert: Callable[[Any], tuple[Any, Any, Any] | None] | None = None,
-    show_progress: bool,
-    desc: str,
-) -> tuple[list[str], FillStats]:
-    """Ask ``generator`` what ``store`` does not hold yet, in batches; return every
-    request's key and the counts. ``convert(gen)`` gives the log-prob arrays to keep."""
-
-    def records(idx: list[int]) -> list[Labelled]:
-        out = []
-        for gen in generator.generate_many([requests[i] for i in idx]):
-            arrays = convert(gen) if convert is not None else None
-            out.append(Labelled(gen.text, gen.finish_reason, *(arrays or ())))
-        return out
-
-    keys = [request_key(r) for r in requests]
-    stats = store.fill(keys, records, batch_size=generator.batch_size,
-                       show_progress=show_progress, desc=desc)  # fmt: skip
-    return keys, stats

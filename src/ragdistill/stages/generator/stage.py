@@ -27,7 +27,7 @@ class GeneratorStage(DistillationStage[GeneratorOptions]):
     summary = "answers from retrieved contexts; A/B: EM/F1, agreement, groundedness, speed"
 
     def check_recipe(self, recipe: Recipe, registry: Registry, where: str) -> None:
-        from ragdistill.stages.generator.tokenizers import (
+        from ragdistill.generation.tokenizers import (
             LOGIT_LOSSES,
             local_vocabulary_id,
             refuse_mismatch,

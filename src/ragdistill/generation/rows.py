@@ -10,16 +10,12 @@ tokenized by the student (sequence-level KD).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ragdistill.stages.generator.labels import Labelled
-
-_ANSWER = re.compile(r"^\s*answer\s*:\s*", re.IGNORECASE | re.MULTILINE)
-_REASONING = re.compile(r"^\s*reasoning\s*:\s*", re.IGNORECASE)
+from ragdistill.generation.store import Labelled
 
 
 @dataclass(frozen=True)
@@ -29,19 +25,6 @@ class TrainRow:
     weight: float = 1.0
     top_ids: np.ndarray | None = None
     top_logprobs: np.ndarray | None = None
-
-
-def parse_rationale(text: str) -> tuple[str, str] | None:
-    """``(rationale, answer)`` from "Reasoning: ... Answer: ...", or None if unparsable."""
-    found = list(_ANSWER.finditer(text))
-    if not found:
-        return None
-    cut = found[-1]
-    rationale = _REASONING.sub("", text[: cut.start()]).strip()
-    answer = text[cut.end() :].strip().split("\n")[0].strip()
-    if not rationale or not answer:
-        return None
-    return rationale, answer
 
 
 def clean_answer(text: str) -> str | None:

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ragdistill.contracts import Stage
 from ragdistill.losses.base import DistillationLoss, check_temperature
-from ragdistill.stages.generator.losses._sparse import (
+from ragdistill.losses.text._sparse import (
     Tail,
     check_fraction,
     check_tail,
@@ -19,7 +19,7 @@ from ragdistill.stages.generator.losses._sparse import (
     kl_divergence,
     sparse_log_probs,
 )
-from ragdistill.stages.generator.losses.sequence_kd import check_answer_batch, mix_with_ce
+from ragdistill.losses.text.sequence_kd import check_answer_batch, mix_with_ce
 
 
 def jsd_beta(log_p: Tensor, log_q: Tensor, keep: Tensor, beta: float) -> Tensor:

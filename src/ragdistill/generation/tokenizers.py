@@ -53,3 +53,28 @@ def refuse_mismatch(teacher: str, student: str, losses: list[str]) -> ConfigErro
         f"the teacher's answer text, or a student that shares the teacher's tokenizer "
         f"(e.g. a layer-pruned copy of the teacher: keep_layers)"
     )
+
+
+def check_shared_tokenizer(
+    teacher: str | None, student: str, student_tokenizer: Any, losses: list[str], *, option: str
+) -> None:
+    """Raise unless ``teacher``'s tokenizer (a model name or folder) is the student's.
+
+    ``option`` names the recipe setting that gives the teacher's tokenizer when the
+    teacher (an API model) cannot say it.
+    """
+    from ragdistill.errors import RagdistillError
+    from ragdistill.hf._loading import _resolve, load_tokenizer
+
+    hint = (
+        f"losses {', '.join(losses)} need the teacher's tokenizer: set {option} to the "
+        "model or folder whose tokenizer the teacher uses"
+    )
+    if teacher is None:
+        raise ConfigError(hint)
+    try:
+        teacher_tok = load_tokenizer(_resolve(str(teacher)))
+    except RagdistillError as exc:
+        raise ConfigError(f"{hint} ({teacher!r} did not load: {exc})") from None
+    if vocabulary_id(teacher_tok) != vocabulary_id(student_tokenizer):
+        raise refuse_mismatch(str(teacher), student, losses)

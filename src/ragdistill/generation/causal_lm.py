@@ -3,7 +3,7 @@
 
 Its artifact is a plain transformers folder that the ``hf-causal-lm`` generator
 (:class:`~ragdistill.hf.generator.CausalLMGenerator`) loads back; the built module
-(:class:`~ragdistill.stages.generator.student_model.CausalLMStudentModel`) encodes
+(:class:`~ragdistill.generation.causal_lm_model.CausalLMStudentModel`) encodes
 prompts and answers exactly as that generator reads them.
 """
 
@@ -16,7 +16,7 @@ from ragdistill.hf._loading import DType
 from ragdistill.students import Student
 
 if TYPE_CHECKING:
-    from ragdistill.stages.generator.student_model import CausalLMStudentModel
+    from ragdistill.generation.causal_lm_model import CausalLMStudentModel
 
 #: The LoRA settings and their defaults (peft's ``LoraConfig`` ``r``, ``lora_alpha``,
 #: ``lora_dropout``, ``target_modules``). ``"all-linear"`` adapts every linear layer of
@@ -95,13 +95,13 @@ class CausalLMStudent(Student):
     def build(self) -> CausalLMStudentModel:
         transformers = require("transformers", extra="hf")
 
+        from ragdistill.generation.causal_lm_model import CausalLMStudentModel
         from ragdistill.hf._loading import (
             dtype_kwargs,
             load_pretrained,
             load_tokenizer,
             torch_device,
         )
-        from ragdistill.stages.generator.student_model import CausalLMStudentModel
 
         device = torch_device(self.device)
         tokenizer = load_tokenizer(self.model)
