@@ -8,8 +8,8 @@ import pytest
 from fake_server import FakeOpenAIServer
 
 from ragdistill.errors import ConfigError
+from ragdistill.query_parsing import clean_line, parse_queries, parse_rewrite
 from ragdistill_openai import OpenAIQueryTransformer
-from ragdistill_openai.parsing import clean_line, parse_queries, parse_rewrite
 
 HISTORY = [
     {"role": "user", "content": "Who wrote Dune?"},

@@ -11,7 +11,7 @@ from ragdistill.contracts.messages import (
     TokenLogprobs,
     to_messages,
 )
-from ragdistill.contracts.query_transformer import QueryTransformer
+from ragdistill.contracts.query_transformer import PromptedQueryTransformer, QueryTransformer
 from ragdistill.contracts.reranker import Pair, Reranker, ScoredDocument
 
 CONTRACTS: dict[Stage, type[Component]] = {
@@ -50,6 +50,7 @@ __all__ = [
     "InputType",
     "Message",
     "Pair",
+    "PromptedQueryTransformer",
     "QueryRequest",
     "QueryTransformer",
     "Reranker",

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from ragdistill.contracts.base import Component, check_count
-from ragdistill.contracts.messages import MessageLike, QueryRequest, to_messages
+from ragdistill.contracts.generator import Generator
+from ragdistill.contracts.messages import (
+    GenerationRequest,
+    MessageLike,
+    QueryRequest,
+    to_messages,
+)
 from ragdistill.errors import ContractError
 
 
@@ -73,3 +79,19 @@ class QueryTransformer(Component):
             # A model that produced nothing usable still leaves the user's query to search with.
             cleaned.append(kept or [req.query])
         return cleaned
+
+
+@runtime_checkable
+class PromptedQueryTransformer(Protocol):
+    """A query transformer that prompts a :class:`Generator`: what distillation needs.
+
+    The query-transformer stage stores the teacher's raw generations (and log-probs) for
+    :meth:`generation_request` and trains the student on them; :meth:`parse` turns a
+    generation into the queries :meth:`QueryTransformer.transform_batch` would return.
+    """
+
+    generator: Generator
+
+    def generation_request(self, req: QueryRequest) -> GenerationRequest: ...
+
+    def parse(self, text: str, req: QueryRequest) -> list[str]: ...

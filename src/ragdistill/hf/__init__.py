@@ -9,14 +9,16 @@ reranker components live in their stage packages (``ragdistill.stages.embedder``
 from ragdistill.hf.generator import CausalLMGenerator
 from ragdistill.hf.query_transformers import (
     EXPAND_PROMPT,
+    HYDE_PROMPT,
     REWRITE_PROMPT,
     LLMQueryTransformer,
     Seq2SeqQueryTransformer,
-    parse_queries,
 )
+from ragdistill.query_parsing import parse_queries
 
 __all__ = [
     "EXPAND_PROMPT",
+    "HYDE_PROMPT",
     "REWRITE_PROMPT",
     "CausalLMGenerator",
     "LLMQueryTransformer",

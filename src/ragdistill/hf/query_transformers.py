@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ragdistill.contracts import GenerationRequest, Message, QueryRequest, QueryTransformer
 from ragdistill.errors import ConfigError, require
@@ -23,6 +22,7 @@ from ragdistill.hf._loading import (
     torch_device,
 )
 from ragdistill.hf.generator import CausalLMGenerator
+from ragdistill.query_parsing import parse_passage, parse_queries, parse_rewrite
 
 REWRITE_PROMPT = (
     "Rewrite the last question of the conversation as a stand-alone search query that "
@@ -31,19 +31,28 @@ REWRITE_PROMPT = (
 )
 EXPAND_PROMPT = (
     "Write {n} different search queries that would find documents answering the question. "
-    "Put each query on its own line, with no numbering and no other text.\n\n"
+    "Vary the wording and the angle. Reply on one line with the queries separated by "
+    '" ||| ", with no numbering and no other text.\n\n'
     "{history}Question: {query}"
 )
-_BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}\s*[.):\]]|#+)\s*")
+HYDE_PROMPT = (
+    "Write a short passage, two or three sentences, that answers the question as a "
+    "document about it would. Reply with the passage only.\n\n{history}Question: {query}"
+)
+Task = Literal["auto", "rewrite", "expand", "hyde"]
 
 
 class LLMQueryTransformer(ModelNamed, QueryTransformer):
-    """A causal LM asked to rewrite a conversational query, or to list alternatives.
+    """A causal LM asked to rewrite a conversational query, to list alternatives, or to
+    write a hypothetical answer passage (HyDE) that is embedded instead of the query.
 
-    One query requested: the first line of the reply is the stand-alone rewrite. More:
-    one query per line, numbering and bullets removed, duplicates dropped. Prompts
-    take ``{history}`` (the transcript, empty without one), ``{query}`` and, for
-    expansion, ``{n}``.
+    ``task = "auto"`` rewrites when one query is requested and expands otherwise;
+    ``"rewrite"``, ``"expand"`` (always ``num_queries`` alternatives, the number it was
+    trained on) and ``"hyde"`` (one passage) fix it, as a distilled student does.
+    Replies are parsed leniently (:mod:`ragdistill.query_parsing`): ``|||`` or line
+    breaks between queries, numbering, bullets, labels and quotes removed, duplicates
+    dropped. Prompts take ``{history}`` (the transcript, empty without one), ``{query}``
+    and, for expansion, ``{n}``.
     """
 
     def __init__(
@@ -56,18 +65,27 @@ class LLMQueryTransformer(ModelNamed, QueryTransformer):
         temperature: float = 0.0,
         rewrite_prompt: str = REWRITE_PROMPT,
         expand_prompt: str = EXPAND_PROMPT,
+        hyde_prompt: str = HYDE_PROMPT,
+        task: Task = "auto",
+        num_queries: int = 3,
         trust_remote_code: bool = False,
     ) -> None:
         check_positive(batch_size=batch_size, max_new_tokens=max_new_tokens)
+        check_positive(num_queries=num_queries)
         _check_template("rewrite_prompt", rewrite_prompt, query="", history="")
         _check_template("expand_prompt", expand_prompt, query="", history="", n=2)
+        _check_template("hyde_prompt", hyde_prompt, query="", history="")
         if temperature < 0:
             raise ConfigError(f"temperature must be >= 0, got {temperature}")
+        if task not in get_args(Task):
+            raise ConfigError(f"task must be one of {', '.join(get_args(Task))}; got {task!r}")
         self.model = check_model_name(model)
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
-        self.prompts = (rewrite_prompt, expand_prompt)
+        self.prompts = {"rewrite": rewrite_prompt, "expand": expand_prompt, "hyde": hyde_prompt}
+        self.task = task
+        self.num_queries = num_queries
         self.generator = CausalLMGenerator(
             model,
             device=device,
@@ -75,6 +93,12 @@ class LLMQueryTransformer(ModelNamed, QueryTransformer):
             batch_size=batch_size,
             trust_remote_code=trust_remote_code,
         )
+
+    def task_of(self, req: QueryRequest) -> str:
+        """What ``req`` asks of this transformer: rewrite, expand or hyde."""
+        if self.task != "auto":
+            return self.task
+        return "rewrite" if req.num_queries == 1 else "expand"
 
     def instruction(self, req: QueryRequest) -> str:
         """The user message sent to the LM for ``req``."""
@@ -84,44 +108,47 @@ class LLMQueryTransformer(ModelNamed, QueryTransformer):
         room = max(16, self.generator.lm.context // 4)
         query = clip_text(tokenizer, req.query, room)
         history = clip_text(tokenizer, _transcript(req.history), room) if req.history else ""
-        history = f"Conversation:\n{history}\n\n" if history else ""
-        if req.num_queries == 1:
-            return self.prompts[0].format(query=query, history=history)
-        return self.prompts[1].format(query=query, history=history, n=req.num_queries)
+        return render(self.prompts, self.task_of(req), query, history, self._count(req))
+
+    def _count(self, req: QueryRequest) -> int:
+        return self.num_queries if self.task == "expand" else req.num_queries
+
+    def generation_request(self, req: QueryRequest) -> GenerationRequest:
+        """The generation :meth:`transform_batch` asks its LM for (what distillation stores)."""
+        return GenerationRequest(
+            (Message("user", self.instruction(req)),),
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+        )
+
+    def parse(self, text: str, req: QueryRequest) -> list[str]:
+        """The queries (or the passage) in the LM's reply to ``req``; [] when none."""
+        task = self.task_of(req)
+        if task == "hyde":
+            passage = parse_passage(text)
+            return [passage] if passage else []
+        if task == "rewrite":
+            return parse_rewrite(text)
+        return parse_queries(text, self._count(req))
 
     def transform_batch(self, requests: list[QueryRequest]) -> list[list[str]]:
-        gen_requests = [
-            GenerationRequest(
-                (Message("user", self.instruction(r)),),
-                max_new_tokens=self.max_new_tokens,
-                temperature=self.temperature,
-            )
-            for r in requests
-        ]
-        outputs = self.generator.generate_batch(gen_requests)
-        return [parse_queries(o.text, r.num_queries) for r, o in zip(requests, outputs)]
+        outputs = self.generator.generate_batch([self.generation_request(r) for r in requests])
+        return [self.parse(o.text, r) for r, o in zip(requests, outputs)]
 
 
-def parse_queries(text: str, n: int) -> list[str]:
-    """Up to ``n`` queries from an LM reply: one a line, bullets and quotes removed."""
-    out: list[str] = []
-    seen: set[str] = set()
-    for line in text.splitlines():
-        query = _BULLET.sub("", line).strip().strip("\"'`").strip()
-        # "Here are 3 queries:" and similar preambles end with a colon.
-        if not query or query.endswith(":") or query.lower() in seen:
-            continue
-        seen.add(query.lower())
-        out.append(query)
-        if len(out) == n:
-            break
-    return out
+def render(prompts: Mapping[str, str], task: str, query: str, history: str, n: int) -> str:
+    """The instruction of ``task`` for ``query`` after the transcript ``history``."""
+    block = f"Conversation:\n{history}\n\n" if history else ""
+    return prompts[task].format(query=query, history=block, n=n)
 
 
 class Seq2SeqQueryTransformer(ModelNamed, QueryTransformer):
-    """A T5/BART-style model mapping ``history ||| query`` to a rewrite.
+    """A T5/BART-style model mapping ``prefix + history ||| query`` to a rewrite.
 
-    More than one query requested: beam search returns that many distinct sequences.
+    More than one query requested: with ``expansion = "beams"`` beam search returns that
+    many distinct sequences; with ``"separator"`` (how a distilled student writes an
+    expansion) one sequence holds them, separated by ``|||``. ``task`` fixes what the
+    model was trained for, as in :class:`LLMQueryTransformer` (``"hyde"``: one passage).
     Input longer than ``max_length`` tokens loses its oldest turns first.
     """
 
@@ -140,6 +167,9 @@ class Seq2SeqQueryTransformer(ModelNamed, QueryTransformer):
         num_beams: int = 4,
         prefix: str = "",
         history_separator: str = " ||| ",
+        expansion: Literal["beams", "separator"] = "beams",
+        task: Task = "auto",
+        num_queries: int = 3,
         trust_remote_code: bool = False,
     ) -> None:
         check_positive(
@@ -147,7 +177,12 @@ class Seq2SeqQueryTransformer(ModelNamed, QueryTransformer):
             max_length=max_length,
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
+            num_queries=num_queries,
         )
+        if expansion not in ("beams", "separator"):
+            raise ConfigError(f'expansion must be "beams" or "separator", got {expansion!r}')
+        if task not in get_args(Task):
+            raise ConfigError(f"task must be one of {', '.join(get_args(Task))}; got {task!r}")
         self.model = check_model_name(model)
         self.device = device
         self.batch_size = batch_size
@@ -156,6 +191,9 @@ class Seq2SeqQueryTransformer(ModelNamed, QueryTransformer):
         self.num_beams = num_beams
         self.prefix = prefix
         self.history_separator = history_separator
+        self.expansion = expansion
+        self.task = task
+        self.num_queries = num_queries
         self.trust_remote_code = trust_remote_code
         self._loaded: Lazy[tuple[Any, Any, int]] = Lazy(self._load)
 
@@ -178,13 +216,31 @@ class Seq2SeqQueryTransformer(ModelNamed, QueryTransformer):
         turns = [m.content for m in req.history] + [req.query]
         return self.prefix + self.history_separator.join(turns)
 
+    def _sequences(self, req: QueryRequest) -> int:
+        """How many sequences to decode for ``req`` (beam-search expansion only: > 1)."""
+        if self.task in ("rewrite", "hyde") or self.expansion == "separator":
+            return 1
+        return self.num_queries if self.task == "expand" else req.num_queries
+
+    def parse(self, text: str, req: QueryRequest) -> list[str]:
+        """The queries (or passage) in one decoded sequence for ``req``."""
+        if self.task == "hyde":
+            passage = parse_passage(text)
+            return [passage] if passage else []
+        wanted = self.num_queries if self.task == "expand" else req.num_queries
+        if self.expansion == "separator" and wanted > 1 and self.task != "rewrite":
+            return parse_queries(text, wanted)
+        return [text.strip()] if text.strip() else []
+
     def transform_batch(self, requests: list[QueryRequest]) -> list[list[str]]:
-        order = sorted(range(len(requests)), key=lambda i: requests[i].num_queries)
+        order = sorted(range(len(requests)), key=lambda i: self._sequences(requests[i]))
         out: dict[int, list[str]] = {}
-        for n, group in groupby(order, key=lambda i: requests[i].num_queries):
+        for n, group in groupby(order, key=lambda i: self._sequences(requests[i])):
             rows = list(group)
             decoded = self._generate([self.source(requests[i]) for i in rows], n)
-            out.update(zip(rows, decoded))
+            for i, texts in zip(rows, decoded):
+                parsed = [q for text in texts for q in self.parse(text, requests[i])]
+                out[i] = list(dict.fromkeys(parsed))
         return [out[i] for i in range(len(requests))]
 
     def _generate(self, sources: list[str], n: int) -> list[list[str]]:
@@ -205,7 +261,7 @@ class Seq2SeqQueryTransformer(ModelNamed, QueryTransformer):
             )
         texts = tokenizer.batch_decode(output, skip_special_tokens=True)
         return [
-            list(dict.fromkeys(t.strip() for t in texts[i * n : (i + 1) * n] if t.strip()))
+            [t.strip() for t in texts[i * n : (i + 1) * n] if t.strip()]
             for i in range(len(sources))
         ]
 

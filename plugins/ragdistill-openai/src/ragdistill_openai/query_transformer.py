@@ -6,9 +6,9 @@ from typing import Any
 
 from ragdistill.contracts import QueryRequest, QueryTransformer
 from ragdistill.errors import ConfigError
+from ragdistill.query_parsing import parse_queries, parse_rewrite
 from ragdistill_openai.base import OpenAIBacked, settings_from
 from ragdistill_openai.chat import ENDPOINT, check_extra_body, first_choice, message_text
-from ragdistill_openai.parsing import parse_queries, parse_rewrite
 from ragdistill_openai.policy import DEFAULT_BASE_URL
 
 REWRITE_PROMPT = (

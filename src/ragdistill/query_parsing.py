@@ -1,8 +1,10 @@
-"""Reading search queries out of an LLM's free-text reply.
+"""Reading search queries (and HyDE passages) out of an LLM's free-text reply.
 
-Models asked for "one query per line, nothing else" still number them, bullet them,
-quote them, label them ("Rewritten query: ...") or open with "Here are 3 queries:".
-These functions undo all of that; they never invent text.
+Models asked for "q1 ||| q2 ||| q3" or "one query per line, nothing else" still number
+them, bullet them, quote them, label them ("Rewritten query: ...") or open with "Here are
+3 queries:". These functions undo all of that; they never invent text. Queries are
+separated by ``|||`` (:data:`SEPARATOR`, the format the distilled students are trained
+to write) or by line breaks, whichever the reply uses.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ _LABEL = re.compile(
     re.IGNORECASE,
 )
 _PREAMBLE = re.compile(r"^(?:here (?:are|is)|sure\b|certainly\b|okay\b|ok\b)", re.IGNORECASE)
+_PASSAGE_LABEL = re.compile(
+    r"^(?:(?:hypothetical|short|example)\s+)*(?:passage|document|answer)\s*:\s*", re.IGNORECASE
+)
+#: Between two queries of an expansion, as the students write it.
+SEPARATOR = " ||| "
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "`": "`", "„": "“"}
 
 
@@ -58,10 +65,24 @@ def parse_queries(reply: str, limit: int) -> list[str]:
     return queries
 
 
+def parse_passage(reply: str) -> str:
+    """A HyDE passage: the reply without thinking, a "Passage:" label or outer quotes,
+    its lines joined by spaces ("" when nothing is left)."""
+    text = _THINK.sub("", reply).strip()
+    text = _PASSAGE_LABEL.sub("", text, count=1)
+    return _unquote(" ".join(text.split()))
+
+
+def join_queries(queries: list[str]) -> str:
+    """The canonical form of an expansion, parsed back by :func:`parse_queries`."""
+    return SEPARATOR.join(" ".join(q.replace("|||", " ").split()) for q in queries)
+
+
 def _lines(reply: str) -> list[str]:
     # Reasoning models served behind compatible APIs may leave their thinking inline.
     text = _THINK.sub("", reply)
-    return [cleaned for raw in text.splitlines() if (cleaned := clean_line(raw))]
+    parts = [piece for raw in text.splitlines() for piece in raw.split("|||")]
+    return [cleaned for raw in parts if (cleaned := clean_line(raw))]
 
 
 def _is_query(line: str) -> bool:
