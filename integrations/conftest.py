@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -148,6 +148,28 @@ def echo_generator() -> EchoGenerator:
     return EchoGenerator()
 
 
+Calls = list[tuple[tuple[Any, ...], dict[str, Any]]]
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> Callable[[object, str], Calls]:
+    """``calls = spy(obj, "method")``: each call of ``obj.method`` still runs the real
+    method and is recorded in ``calls`` as ``(args, kwargs)``; undone after the test."""
+
+    def install(obj: object, name: str) -> Calls:
+        calls: Calls = []
+        real = getattr(obj, name)
+
+        def recording(*args: Any, **kwargs: Any) -> Any:
+            calls.append((args, kwargs))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(obj, name, recording)
+        return calls
+
+    return install
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("tiny-models")
@@ -243,6 +265,52 @@ def tiny_artifacts(
         shutil.copytree(path, target, ignore=shutil.ignore_patterns(".ragdistill-tiny*"))
         write_manifest(target, stage=stage, loader=loader, load_options=options, **MANIFEST_FIELDS)  # type: ignore[arg-type]
         out[stage] = target
+    return out
+
+
+# Distilled query-transformer students fix their task in the manifest's load options.
+QUERY_ARTIFACTS: dict[str, tuple[str, str, dict[str, object]]] = {
+    "rewrite": ("lm", "hf-llm", {"task": "rewrite", "max_new_tokens": 8}),
+    "expand": ("lm", "hf-llm", {"task": "expand", "num_queries": 3, "max_new_tokens": 8}),
+    "hyde": ("lm", "hf-llm", {"task": "hyde", "max_new_tokens": 8}),
+    "seq2seq-expand": (
+        "t5",
+        "hf-seq2seq",
+        {
+            "task": "expand",
+            "expansion": "separator",
+            "num_queries": 3,
+            "num_beams": 1,
+            "max_new_tokens": 8,
+        },
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_query_artifacts(
+    tmp_path_factory: pytest.TempPathFactory, tiny_lm_path: Path, tiny_t5_path: Path
+) -> dict[str, Path]:
+    """Query-transformer artifacts by task (``rewrite``, ``expand``, ``hyde``: the tiny
+    causal LM, loader ``hf-llm``; ``seq2seq-expand``: the tiny T5, loader ``hf-seq2seq``)."""
+    import shutil
+
+    from ragdistill.artifacts import write_manifest
+
+    root = tmp_path_factory.mktemp("query-artifacts")
+    models = {"lm": tiny_lm_path, "t5": tiny_t5_path}
+    out = {}
+    for name, (model, loader, options) in QUERY_ARTIFACTS.items():
+        target = root / name
+        shutil.copytree(models[model], target, ignore=shutil.ignore_patterns(".ragdistill-tiny*"))
+        write_manifest(
+            target,
+            stage="query_transformer",
+            loader=loader,
+            load_options=options,
+            **MANIFEST_FIELDS,  # type: ignore[arg-type]
+        )
+        out[name] = target
     return out
 
 

@@ -46,6 +46,7 @@ DEFAULT_PLUGINS = (
     "ragdistill.stages.embedder.plugin",
     "ragdistill.stages.reranker.plugin",
     "ragdistill.stages.generator.plugin",
+    "ragdistill.stages.query_transformer.plugin",
     "ragdistill.default_plugins.hf_components",
     "ragdistill.default_plugins.losses",
     "ragdistill.default_plugins.runtimes",

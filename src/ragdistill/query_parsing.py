@@ -22,6 +22,8 @@ _PREAMBLE = re.compile(r"^(?:here (?:are|is)|sure\b|certainly\b|okay\b|ok\b)", r
 _PASSAGE_LABEL = re.compile(
     r"^(?:(?:hypothetical|short|example)\s+)*(?:passage|document|answer)\s*:\s*", re.IGNORECASE
 )
+# A tokenizer may decode "|||" with spaces between the bars.
+_SPLIT = re.compile(r"\|\s*\|\s*\|")
 #: Between two queries of an expansion, as the students write it.
 SEPARATOR = " ||| "
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "`": "`", "„": "“"}
@@ -81,7 +83,7 @@ def join_queries(queries: list[str]) -> str:
 def _lines(reply: str) -> list[str]:
     # Reasoning models served behind compatible APIs may leave their thinking inline.
     text = _THINK.sub("", reply)
-    parts = [piece for raw in text.splitlines() for piece in raw.split("|||")]
+    parts = [piece for raw in text.splitlines() for piece in _SPLIT.split(raw)]
     return [cleaned for raw in parts if (cleaned := clean_line(raw))]
 
 

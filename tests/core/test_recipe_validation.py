@@ -176,7 +176,18 @@ def test_distill_check_refuses_a_bad_member_and_a_stage_that_cannot_run(tmp_path
     (tmp_path / "qt.toml").write_text(
         text.replace('stage = "reranker"', 'stage = "query_transformer"')
     )
-    result = CliRunner().invoke(build_cli(), ["distill", str(tmp_path / "qt.toml"), "--check"])
+    # Without the plugin that registers the query-transformer stage, only its teachers remain.
+    from ragdistill import plugins, registry
+
+    pm = plugins.default_plugin_manager()
+    name = "ragdistill.stages.query_transformer.plugin"
+    stage_plugin = pm.unregister(name=name)
+    registry.reset()
+    try:
+        result = CliRunner().invoke(build_cli(), ["distill", str(tmp_path / "qt.toml"), "--check"])
+    finally:
+        pm.register(stage_plugin, name=name)
+        registry.reset()
     assert result.exit_code == 1 and "valid" not in result.output
     assert "'query_transformer' cannot be distilled: teachers for it are registered (hf-llm" in (
         result.output

@@ -14,11 +14,16 @@ from __future__ import annotations
 from langchain_ragdistill.chat_models import ChatRagdistill
 from langchain_ragdistill.compressors import RagdistillRerank
 from langchain_ragdistill.embeddings import RagdistillEmbeddings
-from langchain_ragdistill.query import RagdistillQueryExpander, RagdistillQueryRewriter
+from langchain_ragdistill.query import (
+    RagdistillHyDE,
+    RagdistillQueryExpander,
+    RagdistillQueryRewriter,
+)
 
 __all__ = [
     "ChatRagdistill",
     "RagdistillEmbeddings",
+    "RagdistillHyDE",
     "RagdistillQueryExpander",
     "RagdistillQueryRewriter",
     "RagdistillRerank",

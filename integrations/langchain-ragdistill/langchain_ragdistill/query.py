@@ -1,4 +1,4 @@
-"""A ragdistill query transformer as LangChain runnables: a rewriter and an expander."""
+"""A ragdistill query transformer as LangChain runnables: a rewriter, an expander and HyDE."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from langchain_ragdistill._base import ComponentFields
 from langchain_ragdistill._messages import to_ragdistill
@@ -92,6 +92,46 @@ class RagdistillQueryRewriter(_QueryRunnable, RunnableSerializable[QueryInput, s
 
     async def _arewrite_one(self, value: QueryInput) -> str:
         return (await self._atransform(value, 1))[1][0]
+
+
+class HyDEInput(BaseModel):
+    """The input :class:`RagdistillHyDE` declares (a plain query string works too)."""
+
+    question: str
+    chat_history: list[Any] = Field(default_factory=list)
+
+
+class RagdistillHyDE(RagdistillQueryRewriter):
+    """Writes the hypothetical answer passage (HyDE) to embed in place of a query.
+
+    Wraps a query transformer trained for ``task="hyde"``, such as a distilled HyDE
+    student. Input: a query string or ``{"question": ..., "chat_history": [...]}``;
+    output: the passage. It is the ``llm_chain`` of LangChain's
+    ``HypotheticalDocumentEmbedder``, which embeds the passage as a document::
+
+        from langchain_classic.chains import HypotheticalDocumentEmbedder
+
+        embeddings = HypotheticalDocumentEmbedder(
+            llm_chain=RagdistillHyDE.from_pretrained("runs/hyde/student"),
+            base_embeddings=RagdistillEmbeddings.from_pretrained("runs/minilm/student"),
+        )
+        docs = InMemoryVectorStore.from_texts(texts, embeddings).similarity_search(query)
+    """
+
+    @model_validator(mode="after")
+    def _check_task(self) -> RagdistillHyDE:
+        task = getattr(self.component, "task", "hyde")  # hand-built components: trusted
+        if task != "hyde":
+            raise ValueError(
+                f"RagdistillHyDE needs a query transformer trained for HyDE (task='hyde'), "
+                f"got task={task!r}; load a HyDE student, or a teacher LLM with "
+                "load_options={'task': 'hyde'}"
+            )
+        return self
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        # HypotheticalDocumentEmbedder invokes its llm_chain with {required_key: query}.
+        return HyDEInput
 
 
 class RagdistillQueryExpander(_QueryRunnable, RunnableSerializable[QueryInput, list[str]]):

@@ -23,11 +23,28 @@ class RagdistillQueryTransform(BaseQueryTransform):
     With ``replace_query=False`` the rewrite is used only to embed (the original query
     still reaches the reranker and the LLM), as LlamaIndex's HyDE transform does.
     Use it with ``TransformRetriever`` or ``TransformQueryEngine``.
+
+    A component trained for HyDE (``task == "hyde"``) works like LlamaIndex's
+    ``HyDEQueryTransform``: the query is kept, and the hypothetical passage (followed by
+    the query when ``include_original``, so the two embeddings are averaged) is what gets
+    embedded. ``replace_query`` does not apply to it.
     """
 
-    def __init__(self, component: QueryTransformer, *, replace_query: bool = True) -> None:
+    def __init__(
+        self,
+        component: QueryTransformer,
+        *,
+        replace_query: bool = True,
+        include_original: bool = True,
+    ) -> None:
         self._component: QueryTransformer = adapters.check(component, "query_transformer")
         self.replace_query = replace_query
+        self.include_original = include_original
+
+    @property
+    def is_hyde(self) -> bool:
+        """Whether the component writes a HyDE passage (its ``task`` is ``"hyde"``)."""
+        return getattr(self._component, "task", None) == "hyde"
 
     @classmethod
     def from_artifact(
@@ -65,6 +82,9 @@ class RagdistillQueryTransform(BaseQueryTransform):
     def _run(self, query_bundle: QueryBundle, metadata: dict[str, Any]) -> QueryBundle:
         history = to_ragdistill(metadata.get("chat_history") or ())
         rewritten = self._component.rewrite(query_bundle.query_str, history)
+        if self.is_hyde:
+            embed = [rewritten, *(query_bundle.embedding_strs if self.include_original else ())]
+            return QueryBundle(query_str=query_bundle.query_str, custom_embedding_strs=embed)
         query = rewritten if self.replace_query else query_bundle.query_str
         return QueryBundle(query_str=query, custom_embedding_strs=[rewritten])
 

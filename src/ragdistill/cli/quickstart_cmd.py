@@ -39,6 +39,8 @@ def quickstart(
     if stage and stage_option and stage != stage_option:
         raise ConfigError(f"STAGE {stage!r} and --stage {stage_option!r} disagree; give one")
     stage = stage or stage_option
+    if stage is not None:
+        stage = stage.replace("-", "_")  # as `ragdistill ab query-transformer` spells it
     registry = default_registry()
     demos = [n for n in registry.stage_names() if registry.stage(n).quickstart is not None]
     if stage is None and demos:

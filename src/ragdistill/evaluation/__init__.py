@@ -1,6 +1,11 @@
 """Retrieval metrics, paired bootstrap confidence intervals and efficiency measurements."""
 
-from ragdistill.evaluation.bootstrap import BootstrapCI, bootstrap_mean, paired_bootstrap
+from ragdistill.evaluation.bootstrap import (
+    BootstrapCI,
+    bootstrap_mean,
+    bootstrap_share,
+    paired_bootstrap,
+)
 from ragdistill.evaluation.retrieval import (
     evaluate_run,
     mrr_at_k,
@@ -12,6 +17,7 @@ from ragdistill.evaluation.retrieval import (
 __all__ = [
     "BootstrapCI",
     "bootstrap_mean",
+    "bootstrap_share",
     "evaluate_run",
     "mrr_at_k",
     "ndcg_at_k",

@@ -81,3 +81,37 @@ def bootstrap_mean(
     return BootstrapCI(
         float(v.mean()), float(low), float(high), confidence, n_resamples, int(v.size)
     )
+
+
+def bootstrap_share(
+    base: Sequence[float],
+    reference: Sequence[float],
+    arm: Sequence[float],
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> BootstrapCI:
+    """CI of the share of ``reference``'s lift over ``base`` that ``arm`` keeps:
+    ``mean(arm - base) / mean(reference - base)``, the three scored on the same queries.
+
+    Queries are resampled together, so the ratio's interval accounts for the lifts being
+    correlated. Resamples where the reference shows no lift (denominator 0) are left out;
+    the result is NaN when the reference's observed lift is 0.
+    """
+    b, r, a = (np.asarray(x, dtype=np.float64) for x in (base, reference, arm))
+    if not b.shape == r.shape == a.shape or b.ndim != 1:
+        raise ValueError(f"three equal-length 1-d sequences needed, got {b.shape}, {r.shape}, {a.shape}")  # fmt: skip
+    nan = float("nan")
+    lift_ref, lift_arm = r - b, a - b
+    if b.size == 0 or lift_ref.mean() == 0:
+        return BootstrapCI(nan, nan, nan, confidence, n_resamples, int(b.size))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, b.size, size=(n_resamples, b.size))
+    den = lift_ref[idx].mean(axis=1)
+    keep = den != 0
+    ratios = lift_arm[idx].mean(axis=1)[keep] / den[keep]
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(ratios, [alpha, 1 - alpha]) if ratios.size else (nan, nan)
+    share = float(lift_arm.mean() / lift_ref.mean())
+    return BootstrapCI(share, float(low), float(high), confidence, n_resamples, int(b.size))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ragdistill.contracts import GenerationRequest, Generator
 from ragdistill.generation.store import GenerationStore, Labelled
-from ragdistill.teacher_cache import FillStats, content_key
+from ragdistill.teacher_cache import FillStats, content_key, fingerprint
 
 
 def request_key(req: Any) -> str:
@@ -40,3 +41,16 @@ def ask(
     stats = store.fill(keys, records, batch_size=generator.batch_size,
                        show_progress=show_progress, desc=desc)  # fmt: skip
     return keys, stats
+
+
+def arm_store(arm: Generator, root: Path) -> GenerationStore:
+    """A store for ``arm``'s answers, keyed by its description and its model's files."""
+    description = arm.describe()
+    folder = getattr(arm, "model", None)
+    files: list[Any] = []
+    if isinstance(folder, str) and Path(folder).is_dir():
+        # A retrained artifact keeps its path: its files' sizes and times tell it apart.
+        files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                 for p in sorted(Path(folder).iterdir()) if p.is_file()]  # fmt: skip
+    ident = fingerprint({"arm": description, "files": files})
+    return GenerationStore.open(ident, root=root, description=description)

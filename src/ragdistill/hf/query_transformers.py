@@ -25,20 +25,28 @@ from ragdistill.hf.generator import CausalLMGenerator
 from ragdistill.query_parsing import parse_passage, parse_queries, parse_rewrite
 
 REWRITE_PROMPT = (
-    "Rewrite the last question of the conversation as a stand-alone search query that "
-    "can be understood without the conversation. Reply with the query only.\n\n"
-    "{history}Question: {query}"
+    "{history}Question: {query}\n\nThe question above may be a follow-up: it may use words "
+    "like it, its, he, she, they or this, or leave out what the conversation is about. "
+    "Rewrite it as a complete question that names what those words refer to, taken from "
+    "the conversation. Do not answer it. Reply with the rewritten question only."
 )
 EXPAND_PROMPT = (
     "Write {n} different search queries that would find documents answering the question. "
-    "Vary the wording and the angle. Reply on one line with the queries separated by "
-    '" ||| ", with no numbering and no other text.\n\n'
-    "{history}Question: {query}"
+    "Vary the wording and the angle. Do not answer it. Reply on one line with the queries "
+    'separated by " ||| ", with no numbering and no other text.\n\n'
+    "Example\nQuestion: Does vitamin D lower the risk of fractures?\nQueries: vitamin D "
+    "supplementation fracture risk ||| effect of vitamin D on bone fractures in older "
+    "adults ||| vitamin D and hip fracture incidence\n\n"
+    "{history}Question: {query}\nQueries:"
 )
 HYDE_PROMPT = (
     "Write a short passage, two or three sentences, that answers the question as a "
     "document about it would. Reply with the passage only.\n\n{history}Question: {query}"
+    "\nPassage:"
 )
+#: The prompt of a distilled student that learned its task from the teacher's outputs
+#: (``student_prompt = "bare"``): no instruction, fewer tokens to read per query.
+BARE_PROMPT = "{history}Question: {query}"
 Task = Literal["auto", "rewrite", "expand", "hyde"]
 
 
@@ -107,7 +115,7 @@ class LLMQueryTransformer(ModelNamed, QueryTransformer):
         # and the question must survive a huge input.
         room = max(16, self.generator.lm.context // 4)
         query = clip_text(tokenizer, req.query, room)
-        history = clip_text(tokenizer, _transcript(req.history), room) if req.history else ""
+        history = clip_text(tokenizer, transcript(req.history), room) if req.history else ""
         return render(self.prompts, self.task_of(req), query, history, self._count(req))
 
     def _count(self, req: QueryRequest) -> int:
@@ -266,7 +274,8 @@ class Seq2SeqQueryTransformer(ModelNamed, QueryTransformer):
         ]
 
 
-def _transcript(history: tuple[Message, ...]) -> str:
+def transcript(history: tuple[Message, ...]) -> str:
+    """The conversation as the prompts show it: one ``role: content`` line per turn."""
     return "\n".join(f"{m.role}: {m.content}" for m in history)
 
 

@@ -19,22 +19,8 @@ from ragdistill.generation.store import GenerationStore
 from ragdistill.stages.generator.ab_result import GenerationABResult, build_result
 from ragdistill.stages.generator.examples import GenerationExample
 from ragdistill.stages.generator.speed import measure_speed
-from ragdistill.teacher_cache import fingerprint
 
 Prompt = tuple[GenerationExample, list[dict[str, str]], int]
-
-
-def arm_store(arm: Generator, root: Path) -> GenerationStore:
-    """A store for ``arm``'s answers, keyed by its description and its model's files."""
-    description = arm.describe()
-    folder = getattr(arm, "model", None)
-    files: list[Any] = []
-    if isinstance(folder, str) and Path(folder).is_dir():
-        # A retrained artifact keeps its path: its files' sizes and times tell it apart.
-        files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns)
-                 for p in sorted(Path(folder).iterdir()) if p.is_file()]  # fmt: skip
-    ident = fingerprint({"arm": description, "files": files})
-    return GenerationStore.open(ident, root=root, description=description)
 
 
 def answer_all(

@@ -71,9 +71,11 @@ def ab(
     """
     from ragdistill.cli.common import cli_runtime, load_arm, load_dataset
     from ragdistill.contracts import Embedder, Generator
-    from ragdistill.stages.generator.ab import arm_store, run_generation_ab
+    from ragdistill.data.splits import split_questions
+    from ragdistill.generation.asking import arm_store
+    from ragdistill.stages.generator.ab import run_generation_ab
     from ragdistill.stages.generator.ab_report import write_report
-    from ragdistill.stages.generator.data import assemble, retrieve_contexts, split_questions
+    from ragdistill.stages.generator.data import assemble, retrieve_contexts
     from ragdistill.stages.generator.evaluate import prompt_counter
     from ragdistill.stages.generator.options import ContextsSpec, PromptSpec
     from ragdistill.stages.generator.prompt import fit

@@ -21,46 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ragdistill.data.splits import group_of
 from ragdistill.datasets import Passage, RetrievalDataset
 from ragdistill.errors import ConfigError
 from ragdistill.stages.generator.examples import Context, GenerationExample
 from ragdistill.stages.generator.options import ContextsSpec
-
-
-def group_of(dataset: RetrievalDataset, doc_id: str) -> str:
-    doc = dataset.corpus[doc_id]
-    return doc.title or doc.id
-
-
-def split_questions(
-    dataset: RetrievalDataset,
-    *,
-    max_eval: int | None,
-    max_train: int | None,
-    seed: int,
-) -> tuple[list[str], list[str]]:
-    """``(train_ids, eval_ids)``: judged questions evaluated, unjudged ones of other groups
-    trained on, each a seeded sample in dataset order."""
-    judged = dataset.evaluable_query_ids()
-    evals = _sample(judged, max_eval, seed)
-    held = {group_of(dataset, d) for q in evals for d in dataset.source_documents(q)}
-    chosen = set(evals)
-    train = [
-        q
-        for q in dataset.queries
-        if q not in chosen
-        and q not in dataset.qrels
-        and not any(group_of(dataset, d) in held for d in dataset.source_documents(q))
-        and dataset.queries[q].strip()
-    ]
-    return _sample(train, max_train, seed), evals
-
-
-def _sample(ids: list[str], limit: int | None, seed: int) -> list[str]:
-    if limit is None or limit >= len(ids):
-        return ids
-    keep = sorted(random.Random(seed).sample(range(len(ids)), limit))
-    return [ids[i] for i in keep]
 
 
 def retrieve_contexts(

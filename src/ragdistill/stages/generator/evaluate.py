@@ -33,7 +33,8 @@ def ab_for_generator_recipe(recipe: Recipe, artifact: Path, *, show_progress: bo
     through the recipe's ``[runtime]``. Returns the report's path; headline
     numbers go into the artifact's manifest.
     """
-    from ragdistill.stages.generator.ab import arm_store, run_generation_ab
+    from ragdistill.generation.asking import arm_store
+    from ragdistill.stages.generator.ab import run_generation_ab
     from ragdistill.stages.generator.ab_report import write_report
     from ragdistill.stages.generator.pipeline import fitted
     from ragdistill.stages.generator.setup import prepare

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ragdistill.config import build
 from ragdistill.contracts import Generator, request
+from ragdistill.data.splits import group_of, split_questions
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.generation.asking import ask
 from ragdistill.generation.store import GenerationStore
@@ -16,9 +17,7 @@ from ragdistill.stages.generator.data import (
     assemble,
     check_text,
     cut,
-    group_of,
     retrieve_contexts,
-    split_questions,
 )
 from ragdistill.stages.generator.examples import GenerationExample
 from ragdistill.stages.generator.options import GeneratorOptions, SyntheticSpec

@@ -1,0 +1,90 @@
+"""The query-transformer stage: what ``register_stages`` registers for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragdistill.config import build_checked
+from ragdistill.contracts import Embedder, QueryTransformer
+from ragdistill.errors import ConfigError
+from ragdistill.stage import DistillationStage
+from ragdistill.stages.query_transformer.options import QueryTransformerOptions
+
+if TYPE_CHECKING:
+    import click
+
+    from ragdistill.recipes.schema import Recipe
+    from ragdistill.registry import Registry
+
+
+class QueryTransformerStage(DistillationStage[QueryTransformerOptions]):
+    """Conversational rewrite, multi-query expansion and HyDE; A/B: retrieval with a
+    fixed embedder (Recall@10/100, nDCG@10, lift over the raw query), latency."""
+
+    contract = QueryTransformer
+    Options = QueryTransformerOptions
+    quickstart = ("ragdistill.stages.query_transformer", "quickstart.toml")
+    summary = "rewrite, expansion and HyDE; A/B: retrieval lift over the raw query, speed"
+
+    def check_recipe(self, recipe: Recipe, registry: Registry, where: str) -> None:
+        from ragdistill.generation.tokenizers import (
+            LOGIT_LOSSES,
+            local_vocabulary_id,
+            refuse_mismatch,
+        )
+
+        options = self.options(recipe)
+        embedder = options.ab.embedder
+        label = "query_transformer.ab.embedder"
+        try:
+            build_checked(registry.teacher(Embedder.stage, embedder.kind), embedder.options, label)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: [{label}] {exc}") from None
+        task = recipe.teacher.options.get("task")
+        if task not in (None, "auto", options.task):
+            raise ConfigError(
+                f'{where}: [teacher] task = "{task}" but [query_transformer] task = '
+                f'"{options.task}"; the stage tells the teacher its task: remove [teacher] task'
+            )
+        logit = sorted({s.name for s in recipe.losses} & LOGIT_LOSSES)
+        if not logit:
+            return
+        if options.labels.top_logprobs == 0:
+            raise ConfigError(
+                f"{where}: losses {', '.join(logit)} learn from the teacher's token "
+                "log-probabilities: set [query_transformer.labels] top_logprobs = 20, or use "
+                'name = "sequence-kd"'
+            )
+        student_cls = registry.student(QueryTransformer.stage, recipe.student.kind)
+        if getattr(student_cls, "loader", "") != "hf-llm":
+            raise ConfigError(
+                f"{where}: losses {', '.join(logit)} align the teacher's tokens with a causal "
+                f'LM student\'s; a {recipe.student.kind!r} student learns with name = "sequence-kd"'
+            )
+        teacher = options.teacher_tokenizer or recipe.teacher.options.get("model")
+        student = recipe.student.options.get("model")
+        if isinstance(teacher, str) and isinstance(student, str):
+            ids = local_vocabulary_id(teacher), local_vocabulary_id(student)
+            if None not in ids and ids[0] != ids[1]:
+                raise ConfigError(f"{where}: {refuse_mismatch(teacher, student, logit)}")
+
+    def distill(self, recipe: Recipe, *, restart: bool, show_progress: bool) -> Path:
+        from ragdistill.stages.query_transformer.pipeline import distill_query_transformer
+
+        return distill_query_transformer(recipe, restart=restart, show_progress=show_progress)
+
+    def ab_for_recipe(self, recipe: Recipe, artifact: Path, *, show_progress: bool) -> Path:
+        from ragdistill.stages.query_transformer.evaluate import ab_for_query_recipe
+
+        return ab_for_query_recipe(recipe, artifact, show_progress=show_progress)
+
+    def ab_summary(self, report: Path) -> str:
+        from ragdistill.stages.query_transformer.ab_result import QueryABResult
+
+        return QueryABResult.from_json(report.parent / "ab.json").summary()
+
+    def ab_command(self) -> click.Command:
+        from ragdistill.stages.query_transformer.cli import ab
+
+        return ab
