@@ -12,13 +12,19 @@ from __future__ import annotations
 import re
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
-_BULLET = re.compile(r"^\s*(?:[-*•·‣▪◦+>]+\s+|\(?\d{1,3}\s*[.):\]]\s*|#+\s+)")
+# "3.5 mm jack" and "10:30 train" start with numbers, not list numbering.
+_BULLET = re.compile(r"^\s*(?:[-*•·‣▪◦+>]+\s+|\(?\d{1,3}\s*[.):\]](?!\d)\s*|#+\s+)")
 _LABEL = re.compile(
     r"^(?:(?:the|a|an|rewritten|rephrased|reformulated|stand-?alone|search|alternative|new|"
-    r"final|improved|expanded)\s+)*(?:search\s+)?(?:query|question|q)(?:\s*#?\d+)?\s*:\s*",
+    r"final|improved|expanded)\s+)*(?:search\s+)?(?:query|question|q|follow-?up(?:\s+question)?)"
+    r"(?:\s*#?\d+)?\s*:\s*",
     re.IGNORECASE,
 )
-_PREAMBLE = re.compile(r"^(?:here (?:are|is)|sure\b|certainly\b|okay\b|ok\b)", re.IGNORECASE)
+# "Sure, here are..." is chatter; "Sure Start centres funding" is a query.
+_PREAMBLE = re.compile(
+    r"^(?:here (?:are|is)\b|(?:sure|certainly|okay|ok)\b\s*(?:[,.!:]|$|(?:here|i|this)\b))",
+    re.IGNORECASE,
+)
 _PASSAGE_LABEL = re.compile(
     r"^(?:(?:hypothetical|short|example)\s+)*(?:passage|document|answer)\s*:\s*", re.IGNORECASE
 )

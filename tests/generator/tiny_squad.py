@@ -12,14 +12,21 @@ TOPICS = ["river", "mountain", "city", "island", "school", "music", "ocean", "fa
 
 
 def write_tiny_squad(
-    path: Path, *, articles: int = 8, paragraphs: int = 3, questions: int = 2
+    path: Path,
+    *,
+    articles: int = 8,
+    paragraphs: int = 3,
+    questions: int = 2,
+    names: bool = False,
 ) -> Path:
     """``articles`` articles of ``paragraphs`` paragraphs with ``questions`` questions each;
-    every answer is a word of its paragraph."""
+    every answer is a word of its paragraph. ``names``: topics are capitalised, as the
+    names a conversation's follow-up refers back to are."""
     rng = random.Random(0)
     data = []
     for a in range(articles):
         topic = TOPICS[a % len(TOPICS)]
+        topic = topic.capitalize() if names else topic
         paras = []
         for p in range(paragraphs):
             words = [topic, *rng.sample(_WORDS, 30)]

@@ -5,6 +5,8 @@ rewrites to learn from (a tiny random LM writes neither). The student stays a re
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ragdistill.contracts import Generation, GenerationRequest, Generator
 from ragdistill.hf import LLMQueryTransformer
@@ -59,3 +61,22 @@ class RulePlugin:
     @hookimpl
     def register_teachers(self, register):  # type: ignore[no-untyped-def]
         register("rule-llm", RuleQueryTransformer)
+
+
+# --- Added helper ---------------------------------------------------------------------
+
+
+@contextmanager
+def registered(plugin: object, name: str = "query-rule-teacher") -> Iterator[None]:
+    """``plugin`` registered in the default plugin manager (and the registry rebuilt)
+    for the duration of the block."""
+    from ragdistill import plugins, registry
+
+    pm = plugins.default_plugin_manager()
+    pm.register(plugin, name=name)
+    registry.reset()
+    try:
+        yield
+    finally:
+        pm.unregister(plugin)
+        registry.reset()

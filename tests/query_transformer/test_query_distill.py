@@ -14,7 +14,7 @@ from tests.query_transformer.tiny_query import tiny_query_recipe
 
 @pytest.fixture
 def squad(tmp_path: Path) -> Path:
-    return write_tiny_squad(tmp_path / "squad.json", questions=3)
+    return write_tiny_squad(tmp_path / "squad.json", questions=3, names=True)
 
 
 @pytest.fixture

@@ -16,10 +16,12 @@ class StageCommands(RagdistillGroup):
     """Subcommands looked up among the registered stages when asked for, not at start-up."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return _stage_registry().stage_names()
+        # Spelled as commands are: `ab query-transformer` (the stage query_transformer).
+        return [name.replace("_", "-") for name in _stage_registry().stage_names()]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         registry = _stage_registry()
+        cmd_name = cmd_name.replace("-", "_")
         if cmd_name not in registry.stage_names():
             return None
         command = registry.stage(cmd_name)().ab_command()

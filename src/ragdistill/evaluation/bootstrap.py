@@ -104,12 +104,15 @@ def bootstrap_share(
         raise ValueError(f"three equal-length 1-d sequences needed, got {b.shape}, {r.shape}, {a.shape}")  # fmt: skip
     nan = float("nan")
     lift_ref, lift_arm = r - b, a - b
-    if b.size == 0 or lift_ref.mean() == 0:
+    # A lift that is zero up to rounding (the reference's scores permute the base's)
+    # would divide by ~1e-17: no lift, no share.
+    tiny = 1e-9 * max(1.0, float(np.abs(r).mean()), float(np.abs(b).mean()))
+    if b.size == 0 or abs(lift_ref.mean()) <= tiny:
         return BootstrapCI(nan, nan, nan, confidence, n_resamples, int(b.size))
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, b.size, size=(n_resamples, b.size))
     den = lift_ref[idx].mean(axis=1)
-    keep = den != 0
+    keep = np.abs(den) > tiny
     ratios = lift_arm[idx].mean(axis=1)[keep] / den[keep]
     alpha = (1 - confidence) / 2
     low, high = np.quantile(ratios, [alpha, 1 - alpha]) if ratios.size else (nan, nan)

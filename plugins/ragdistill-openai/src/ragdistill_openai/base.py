@@ -31,13 +31,18 @@ class OpenAIBacked:
     client: OpenAIClient
 
     def _connect(self, model: str, settings: ClientSettings) -> None:
+        self._attach(model, OpenAIClient(settings))
+
+    def _attach(self, model: str, client: OpenAIClient) -> None:
+        """Send through ``client``, which other components may share (see
+        :meth:`ragdistill_openai.chat.OpenAIChatGenerator.sharing`)."""
         if not isinstance(model, str) or not model.strip():
             raise ConfigError(
                 f"{type(self).__name__}: model must be the server's model name, "
                 f"e.g. 'text-embedding-3-small' or 'gpt-4o-mini', got {model!r}"
             )
         self.model = model
-        self.client = OpenAIClient(settings)
+        self.client = client
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], *, where: str = "options") -> Any:
@@ -66,3 +71,8 @@ class OpenAIBacked:
 def settings_from(values: Mapping[str, Any]) -> ClientSettings:
     """:class:`ClientSettings` from an ``__init__``'s locals (the connection options)."""
     return ClientSettings(**{name: values[name] for name in CONNECTION_OPTIONS})
+
+
+def public_connection(settings: ClientSettings) -> dict[str, Any]:
+    """The connection options of ``settings`` as a recipe table holds them, less ``api_key``."""
+    return {name: getattr(settings, name) for name in CONNECTION_OPTIONS if name != "api_key"}

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from ragdistill.contracts import Generation, GenerationRequest, Generator, TokenLogprobs
 from ragdistill.errors import ConfigError
-from ragdistill_openai.base import OpenAIBacked, settings_from
+from ragdistill_openai.base import OpenAIBacked, public_connection, settings_from
 from ragdistill_openai.client import DEFAULT_BASE_URL, OpenAIClient
 from ragdistill_openai.errors import APIError
 
@@ -59,20 +59,75 @@ class OpenAIChatGenerator(OpenAIBacked, Generator):
         cache_sampled: bool = False,
         token_ids_in_logprobs: bool = False,
     ) -> None:
+        self._configure(
+            max_tokens, max_tokens_param, extra_body, cache_sampled, token_ids_in_logprobs
+        )
+        self._connect(model, settings_from(locals()))
+        self.batch_size = max(Generator.batch_size, max_concurrency)
+
+    @classmethod
+    def sharing(
+        cls,
+        client: OpenAIClient,
+        model: str,
+        *,
+        max_tokens: int | None = None,
+        max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens",
+        extra_body: dict[str, Any] | None = None,
+        cache_sampled: bool = False,
+        token_ids_in_logprobs: bool = False,
+    ) -> OpenAIChatGenerator:
+        """A generator for ``model`` that sends through ``client``, another component's.
+
+        One connection pool, response cache, concurrency limit and rate limit serve both,
+        and the API key stays in the client's settings alone. :attr:`options` are what a
+        recipe table building the same generator would hold, less ``api_key``, so
+        :meth:`describe` identifies it as such a table would. Closing either component
+        closes the shared client (it reopens when used again).
+        """
+        generator = cls.__new__(cls)
+        generator._configure(
+            max_tokens, max_tokens_param, extra_body, cache_sampled, token_ids_in_logprobs
+        )
+        generator._attach(model, client)
+        generator.batch_size = max(Generator.batch_size, client.settings.max_concurrency)
+        generator.options = {
+            "model": model,
+            **public_connection(client.settings),
+            "max_tokens": max_tokens,
+            "max_tokens_param": max_tokens_param,
+            "extra_body": dict(generator.extra_body),
+            "cache_sampled": cache_sampled,
+            "token_ids_in_logprobs": token_ids_in_logprobs,
+        }
+        return generator
+
+    def _configure(
+        self,
+        max_tokens: int | None,
+        max_tokens_param: Literal["max_tokens", "max_completion_tokens"],
+        extra_body: dict[str, Any] | None,
+        cache_sampled: bool,
+        token_ids_in_logprobs: bool,
+    ) -> None:
+        """Check and set the options that are not the connection's."""
         if max_tokens is not None and max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1 (or unset), got {max_tokens}")
+        if max_tokens_param not in ("max_tokens", "max_completion_tokens"):
+            raise ConfigError(
+                f'max_tokens_param must be "max_tokens" or "max_completion_tokens", '
+                f"got {max_tokens_param!r}"
+            )
         if clash := sorted(LOGPROB_FIELDS & set(extra_body or {})):
             raise ConfigError(
                 f"extra_body may not set {', '.join(clash)}: ask for log-probs with a request's "
                 f"top_logprobs (and token ids with the token_ids_in_logprobs option)"
             )
         self.extra_body = check_extra_body(extra_body)
-        self._connect(model, settings_from(locals()))
         self.max_tokens = max_tokens
         self.max_tokens_param = max_tokens_param
         self.cache_sampled = cache_sampled
         self.token_ids_in_logprobs = token_ids_in_logprobs
-        self.batch_size = max(Generator.batch_size, max_concurrency)
 
     def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
         bodies = [self._body(req) for req in requests]

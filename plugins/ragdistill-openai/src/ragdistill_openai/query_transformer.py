@@ -1,14 +1,15 @@
-"""A teacher query transformer: an LLM behind ``/chat/completions`` rewrites or expands queries."""
+"""A teacher query transformer: an LLM behind ``/chat/completions`` rewrites or expands
+queries, or writes a hypothetical answer passage (HyDE)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
-from ragdistill.contracts import QueryRequest, QueryTransformer
+from ragdistill.contracts import GenerationRequest, QueryRequest, QueryTransformer, request
 from ragdistill.errors import ConfigError
-from ragdistill.query_parsing import parse_queries, parse_rewrite
+from ragdistill.query_parsing import parse_passage, parse_queries, parse_rewrite
 from ragdistill_openai.base import OpenAIBacked, settings_from
-from ragdistill_openai.chat import ENDPOINT, check_extra_body, first_choice, message_text
+from ragdistill_openai.chat import OpenAIChatGenerator
 from ragdistill_openai.policy import DEFAULT_BASE_URL
 
 REWRITE_PROMPT = (
@@ -19,19 +20,35 @@ REWRITE_PROMPT = (
 EXPAND_PROMPT = (
     "You write {num_queries} different search queries that together would find the documents "
     "needed to answer the user's latest message. Make each query stand alone (resolve "
-    "references using the conversation, if any) and vary wording and angle. Reply with one "
-    "query per line and nothing else: no numbering, bullets, quotes or commentary."
+    "references using the conversation, if any) and vary wording and angle. Reply on one "
+    'line with the queries separated by " ||| " and nothing else: no numbering, bullets, '
+    "quotes or commentary."
 )
+HYDE_PROMPT = (
+    "You write a short passage, two or three sentences, that answers the user's latest "
+    "message as a document about it would (use the conversation, if any, to resolve "
+    "references). Reply with the passage only."
+)
+Task = Literal["auto", "rewrite", "expand", "hyde"]
 
 
 class OpenAIQueryTransformer(OpenAIBacked, QueryTransformer):
-    """Conversational rewrite (``num_queries == 1``) or multi-query expansion.
+    """Conversational rewrite, multi-query expansion, or a HyDE passage.
 
-    ``rewrite_prompt`` and ``expand_prompt`` are the system prompts; the expansion one
-    may use ``{num_queries}``. The user turn is the query alone, or the conversation
-    followed by the latest message. Replies are parsed leniently: numbering, bullets,
-    labels such as ``Query 1:``, quotes, preambles and ``<think>`` blocks are removed.
-    A reply with no usable line falls back to the original query (the contract's rule).
+    ``task = "auto"`` rewrites when one query is requested and expands otherwise;
+    ``"rewrite"``, ``"expand"`` (always ``num_queries`` alternatives) and ``"hyde"`` (one
+    passage, embedded instead of the query) fix it, as the query-transformer stage does
+    when it distills this teacher. ``rewrite_prompt``, ``expand_prompt`` and
+    ``hyde_prompt`` are the system prompts; the expansion one may use ``{num_queries}``.
+    The user turn is the query alone, or the conversation followed by the latest message.
+
+    :attr:`generator` is an :class:`OpenAIChatGenerator` for the same model on this
+    component's own client (one connection pool, cache and rate limit); every request
+    goes through it, as :meth:`generation_request` describes it, and its reply is read by
+    :meth:`parse`. Replies are parsed leniently (:mod:`ragdistill.query_parsing`):
+    ``|||`` or line breaks between queries, numbering, bullets, labels such as
+    ``Query 1:``, quotes, preambles and ``<think>`` blocks removed. A reply with nothing
+    usable falls back to the original query (the contract's rule).
     """
 
     def __init__(
@@ -42,6 +59,9 @@ class OpenAIQueryTransformer(OpenAIBacked, QueryTransformer):
         api_key_env: str = "OPENAI_API_KEY",
         rewrite_prompt: str = REWRITE_PROMPT,
         expand_prompt: str = EXPAND_PROMPT,
+        hyde_prompt: str = HYDE_PROMPT,
+        task: Task = "auto",
+        num_queries: int = 3,
         temperature: float = 0.0,
         max_tokens: int = 256,
         extra_body: dict[str, Any] | None = None,
@@ -61,38 +81,58 @@ class OpenAIQueryTransformer(OpenAIBacked, QueryTransformer):
                 f"expand_prompt may only use the placeholder {{num_queries}} (write literal "
                 f"braces as {{{{ }}}}); formatting it failed: {exc!r}"
             ) from None
+        if task not in get_args(Task):
+            raise ConfigError(f"task must be one of {', '.join(get_args(Task))}; got {task!r}")
+        if isinstance(num_queries, bool) or not isinstance(num_queries, int) or num_queries < 1:
+            raise ConfigError(f"num_queries must be an integer >= 1, got {num_queries!r}")
         if temperature < 0:
             raise ConfigError(f"temperature must be >= 0, got {temperature}")
         if max_tokens < 1:
             raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}")
-        self.extra_body = check_extra_body(extra_body)
         self._connect(model, settings_from(locals()))
+        # No max_tokens of its own: the request's budget (this component's max_tokens, or
+        # the stage's when it distills) is what is sent.
+        self.generator = OpenAIChatGenerator.sharing(
+            self.client, model, extra_body=extra_body, cache_sampled=cache_sampled
+        )
+        self.extra_body = self.generator.extra_body
         self.rewrite_prompt = rewrite_prompt
         self.expand_prompt = expand_prompt
+        self.hyde_prompt = hyde_prompt
+        self.task: Task = task
+        self.num_queries = num_queries
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.cache_sampled = cache_sampled
         self.batch_size = max(QueryTransformer.batch_size, max_concurrency)
 
     def transform_batch(self, requests: list[QueryRequest]) -> list[list[str]]:
-        responses = self.client.post_many(ENDPOINT, self._bodies(requests), cache=self._cacheable)
-        return self._parse(requests, responses)
+        generations = self.generator.generate_batch([self.generation_request(r) for r in requests])
+        return [self._queries(g.text, r) for g, r in zip(generations, requests, strict=True)]
 
     async def atransform_batch(self, requests: list[QueryRequest]) -> list[list[str]]:
-        bodies = self._bodies(requests)
-        responses = await self.client.apost_many(ENDPOINT, bodies, cache=self._cacheable)
-        return self._parse(requests, responses)
+        asked = [self.generation_request(r) for r in requests]
+        generations = await self.generator.agenerate_batch(asked)
+        return [self._queries(g.text, r) for g, r in zip(generations, requests, strict=True)]
 
-    @property
-    def _cacheable(self) -> bool:
-        return self.temperature == 0 or self.cache_sampled
+    def task_of(self, req: QueryRequest) -> str:
+        """What ``req`` asks of this transformer: rewrite, expand or hyde."""
+        if self.task != "auto":
+            return self.task
+        return "rewrite" if req.num_queries == 1 else "expand"
+
+    def _count(self, req: QueryRequest) -> int:
+        return self.num_queries if self.task == "expand" else req.num_queries
 
     def messages(self, req: QueryRequest) -> list[dict[str, str]]:
         """The chat messages sent for one request (public for inspection and tests)."""
-        if req.num_queries == 1:
-            system = self.rewrite_prompt
+        task = self.task_of(req)
+        if task == "expand":
+            system = self.expand_prompt.format(num_queries=self._count(req))
+        elif task == "hyde":
+            system = self.hyde_prompt
         else:
-            system = self.expand_prompt.format(num_queries=req.num_queries)
+            system = self.rewrite_prompt
         if req.history:
             turns = "\n".join(f"{m.role}: {m.content}" for m in req.history)
             user = f"Conversation:\n{turns}\n\nLatest message: {req.query}"
@@ -100,27 +140,22 @@ class OpenAIQueryTransformer(OpenAIBacked, QueryTransformer):
             user = req.query
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def _bodies(self, requests: list[QueryRequest]) -> list[dict[str, Any]]:
-        return [
-            {
-                **self.extra_body,
-                "model": self.model,
-                "messages": self.messages(req),
-                "max_tokens": self.max_tokens,
-                "temperature": self.temperature,
-            }
-            for req in requests
-        ]
+    def generation_request(self, req: QueryRequest) -> GenerationRequest:
+        """What :meth:`transform_batch` asks :attr:`generator` for ``req`` (what
+        distillation stores): :meth:`messages` with this component's budget and temperature."""
+        return request(
+            self.messages(req), max_new_tokens=self.max_tokens, temperature=self.temperature
+        )
 
-    def _parse(
-        self, requests: list[QueryRequest], responses: list[dict[str, Any]]
-    ) -> list[list[str]]:
-        out = []
-        for req, response in zip(requests, responses, strict=True):
-            reply = message_text(first_choice(response, self.client))
-            if req.num_queries == 1:
-                queries = parse_rewrite(reply)
-            else:
-                queries = parse_queries(reply, req.num_queries)
-            out.append(queries or [req.query])
-        return out
+    def parse(self, text: str, req: QueryRequest) -> list[str]:
+        """The queries (or the passage) in the model's reply to ``req``; [] when none."""
+        task = self.task_of(req)
+        if task == "hyde":
+            passage = parse_passage(text)
+            return [passage] if passage else []
+        if task == "rewrite":
+            return parse_rewrite(text)
+        return parse_queries(text, self._count(req))
+
+    def _queries(self, text: str, req: QueryRequest) -> list[str]:
+        return self.parse(text, req) or [req.query]

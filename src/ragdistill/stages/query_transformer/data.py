@@ -120,13 +120,17 @@ def targets_of(dataset: RetrievalDataset, qid: str) -> dict[str, int]:
     return judged or dict.fromkeys(dataset.source_documents(qid), 1)
 
 
-def plain_examples(dataset: RetrievalDataset, ids: Sequence[str]) -> list[QueryExample]:
-    """Queries as they are (expansion and HyDE): one example each, history-free."""
+def plain_examples(
+    dataset: RetrievalDataset, ids: Sequence[str], *, need_targets: bool = True
+) -> list[QueryExample]:
+    """Queries as they are (expansion and HyDE): one example each, history-free. Training
+    needs no targets (``need_targets=False``): the teacher's output is the label, so
+    BEIR's unjudged queries train."""
     out = []
     for qid in ids:
         text = dataset.queries[qid].strip()
         targets = targets_of(dataset, qid)
-        if text and targets:
+        if text and (targets or not need_targets):
             out.append(QueryExample(qid, text, targets, original=text))
     return out
 
@@ -184,11 +188,6 @@ def shared_reference(question: str, history: str) -> str | None:
                 continue
             if f" {' '.join(_WORD.findall(' '.join(gram).lower()))} " in said:
                 return " ".join(gram)
-    # No name in common: a longer word the conversation used will do ("the river").
-    for word in words:
-        word = word.strip(".,;:'\"()")
-        if len(word) > 3 and word.lower() not in _STOP and f" {word.lower()} " in said:
-            return word
     return None
 
 

@@ -83,7 +83,7 @@ def ab_for_query_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool =
                      spec.embedder.options, "query_transformer.ab.embedder")  # fmt: skip
     report = evaluate_arms(
         setup.eval, models, dataset=setup.dataset, embedder=embedder, out=output / "ab",
-        task=setup.options.task, num_queries=setup.options.num_queries, spec=spec,
+        task=setup.options.task, num_queries=setup.num_queries, spec=spec,
         teacher_store=setup.store,
         teacher_requests=lambda exs: [setup.teacher_request(e) for e in exs],
         n_bootstrap=recipe.evaluate.bootstrap, seed=recipe.train.seed,

@@ -103,6 +103,16 @@ def distill_query_transformer(
     setup = prepare(recipe, show_progress=show_progress)
     student = build(registry.student("query_transformer", recipe.student.kind),
                     recipe.student.options, "student")  # fmt: skip
+    if (
+        student.loader == "hf-llm"
+        and setup.options.student_prompt == "teacher"
+        and not (isinstance(getattr(setup.teacher, "prompts", None), dict))
+    ):
+        raise ConfigError(
+            f"teacher kind {recipe.teacher.kind!r} has no prompt templates the student's "
+            "hf-llm loader can reproduce, so a student trained on its prompts would read "
+            'others at inference; set [query_transformer] student_prompt = "bare"'
+        )
     model = student.build()
     logit = sorted({s.name for s in recipe.losses} & LOGIT_LOSSES)
     if logit:

@@ -93,7 +93,9 @@ def prepare(recipe: Recipe, *, show_progress: bool = True) -> QuerySetup:
     dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
     max_eval, max_train = recipe.evaluate.max_queries, recipe.train.max_texts
     stats: dict[str, int] = {}
-    factor = options.conversation.oversample if options.task == "rewrite" else 1.0
+    factor = options.conversation.oversample
+    train_ids: list[str] = []
+    eval_ids: list[str] = []
     # Follow-ups and questions need no log-probs: kept where every recipe of this teacher
     # finds them.
     plain = store if store.k == 0 else GenerationStore.open(
@@ -103,21 +105,38 @@ def prepare(recipe: Recipe, *, show_progress: bool = True) -> QuerySetup:
         dataset, train_ids, eval_ids, stats = synthesize(
             dataset, teacher.generator, plain, options.synthetic, show_progress=show_progress
         )
-    else:
-        train_ids, eval_ids = split_questions(
-            dataset, max_eval=_more(max_eval, factor), max_train=_more(max_train, factor),
-            seed=recipe.train.seed,
-        )  # fmt: skip
     if options.task == "rewrite":
-        candidates = conversation_candidates(dataset, [*eval_ids, *train_ids], options.conversation)
-        written, follow = write_follow_ups(teacher, plain, candidates, options,
-                                           show_progress=show_progress)  # fmt: skip
+        written: list[QueryExample] = []
+        follow: dict[str, int] = {}
+        held: set[str] = set()
+        # Follow-ups are dropped when they would test nothing; draw wider until enough
+        # evaluated conversations remain (or every judged question is drawn).
+        for _ in range(6):
+            if not options.synthetic.enabled:
+                train_ids, eval_ids = split_questions(
+                    dataset, max_eval=_more(max_eval, factor),
+                    max_train=_more(max_train, options.conversation.oversample),
+                    seed=recipe.train.seed,
+                )  # fmt: skip
+            candidates = conversation_candidates(dataset, [*eval_ids, *train_ids],
+                                                 options.conversation)  # fmt: skip
+            written, follow = write_follow_ups(teacher, plain, candidates, options,
+                                               show_progress=show_progress)  # fmt: skip
+            held = set(eval_ids)
+            found = sum(e.id in held for e in written)
+            drawn_all = len(eval_ids) >= len(dataset.evaluable_query_ids())
+            if max_eval is None or found >= max_eval or drawn_all or options.synthetic.enabled:
+                break
+            factor *= 1.5
         stats = {**stats, **follow}
-        held = set(eval_ids)
         evals = [e for e in written if e.id in held][:max_eval]
         train = [e for e in written if e.id not in held][:max_train]
     else:
-        train = plain_examples(dataset, train_ids)[:max_train]
+        if not options.synthetic.enabled:
+            train_ids, eval_ids = split_questions(
+                dataset, max_eval=max_eval, max_train=max_train, seed=recipe.train.seed
+            )
+        train = plain_examples(dataset, train_ids, need_targets=False)[:max_train]
         evals = plain_examples(dataset, eval_ids)[:max_eval]
     if not evals:
         raise ConfigError(

@@ -41,6 +41,13 @@ class QueryTransformerStage(DistillationStage[QueryTransformerOptions]):
             build_checked(registry.teacher(Embedder.stage, embedder.kind), embedder.options, label)
         except ConfigError as exc:
             raise ConfigError(f"{where}: [{label}] {exc}") from None
+        teacher_cls = registry.teacher(QueryTransformer.stage, recipe.teacher.kind)
+        if not all(hasattr(teacher_cls, name) for name in ("generation_request", "parse")):
+            raise ConfigError(
+                f"{where}: [teacher] kind {recipe.teacher.kind!r} cannot be distilled: the stage "
+                "stores the teacher's own generations, so it needs a query transformer that "
+                'prompts a generator (generation_request(), parse()), such as kind = "hf-llm"'
+            )
         task = recipe.teacher.options.get("task")
         if task not in (None, "auto", options.task):
             raise ConfigError(
