@@ -54,7 +54,7 @@ def recipe_for(task: str, args: argparse.Namespace) -> dict[str, Any]:
             "warmup_ratio": 0.1,
             "group_by_length": True,
             "checkpoint_every": 10,
-            "max_texts": args.train_queries,
+            "max_texts": args.train_queries if task == "rewrite" else args.expand_train,
             "seed": 42,
         },
         "runtime": {"backend": "torch", "device": "cpu"},
@@ -72,7 +72,8 @@ def recipe_for(task: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def section(results: dict[str, tuple[dict, dict]], args: argparse.Namespace, seconds: float) -> str:
     cmd = (f"python benchmarks/bench_query.py --eval-queries {args.eval_queries} "
-           f"--train-queries {args.train_queries} --epochs {args.epochs}")  # fmt: skip
+           f"--train-queries {args.train_queries} --expand-train {args.expand_train} "
+           f"--epochs {args.epochs}")  # fmt: skip
     lines = [
         f"Reproduce: `{cmd}` (SQuAD v1.1 dev and SciFact from ../shared/data; resumable).",
         "",
@@ -165,7 +166,10 @@ def main() -> None:
                         choices=["rewrite", "expand"])  # fmt: skip
     parser.add_argument("--eval-queries", type=int, default=300)
     parser.add_argument("--eval-articles", type=int, default=10)
-    parser.add_argument("--train-queries", type=int, default=240)
+    parser.add_argument("--train-queries", type=int, default=600,
+                        help="Conversations drawn for training (about 2/3 survive as follow-ups).")  # fmt: skip
+    parser.add_argument("--expand-train", type=int, default=300,
+                        help="Unjudged SciFact queries the expansion student trains on.")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--student-prompt", choices=["teacher", "bare"], default="bare")
     parser.add_argument("--latency-queries", type=int, default=30)

@@ -10,6 +10,9 @@ to write) or by line breaks, whichever the reply uses.
 from __future__ import annotations
 
 import re
+from typing import Literal
+
+from ragdistill.contracts import QueryRequest
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 # "3.5 mm jack" and "10:30 train" start with numbers, not list numbering.
@@ -106,3 +109,39 @@ def _unquote(text: str) -> str:
     if text[-1:] in {'"', "”", "»"} and text.count(text[-1]) == 1:
         text = text[:-1].strip()
     return text
+
+
+Task = Literal["auto", "rewrite", "expand", "hyde"]
+TASKS: tuple[Task, ...] = ("auto", "rewrite", "expand", "hyde")
+
+
+class TaskedQueries:
+    """What a prompted query transformer's ``task`` means for one request (a mixin).
+
+    ``"auto"`` rewrites when one query is requested and expands otherwise; ``"expand"``
+    always writes ``num_queries`` alternatives (the number a student was trained on);
+    ``"hyde"`` writes one passage to embed instead of the query.
+    """
+
+    task: Task
+    num_queries: int
+
+    def task_of(self, req: QueryRequest) -> str:
+        """What ``req`` asks of this transformer: rewrite, expand or hyde."""
+        if self.task != "auto":
+            return self.task
+        return "rewrite" if req.num_queries == 1 else "expand"
+
+    def count_of(self, req: QueryRequest) -> int:
+        """How many alternatives an expansion of ``req`` asks for."""
+        return self.num_queries if self.task == "expand" else req.num_queries
+
+    def parse(self, text: str, req: QueryRequest) -> list[str]:
+        """The queries (or the passage) in the model's reply to ``req``; [] when none."""
+        task = self.task_of(req)
+        if task == "hyde":
+            passage = parse_passage(text)
+            return [passage] if passage else []
+        if task == "rewrite":
+            return parse_rewrite(text)
+        return parse_queries(text, self.count_of(req))

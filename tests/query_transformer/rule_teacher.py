@@ -54,7 +54,7 @@ class RuleQueryTransformer(LLMQueryTransformer):
         from ragdistill.hf.query_transformers import render, transcript
 
         history = transcript(req.history) if req.history else ""
-        return render(self.prompts, self.task_of(req), req.query, history, self._count(req))
+        return render(self.prompts, self.task_of(req), req.query, history, self.count_of(req))
 
 
 class RulePlugin:

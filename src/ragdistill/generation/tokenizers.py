@@ -78,3 +78,21 @@ def check_shared_tokenizer(
         raise ConfigError(f"{hint} ({teacher!r} did not load: {exc})") from None
     if vocabulary_id(teacher_tok) != vocabulary_id(student_tokenizer):
         raise refuse_mismatch(str(teacher), student, losses)
+
+
+def check_logit_recipe(
+    logit: list[str], *, top_logprobs: int, table: str, teacher: Any, student: Any, where: str
+) -> None:
+    """What a recipe with token-level losses ``logit`` must have, before any model loads:
+    stored top-k log-probs (``[<table>] top_logprobs``), and a teacher and a student
+    (model names or folders) whose tokenizers, where already on disk, are the same."""
+    if top_logprobs == 0:
+        raise ConfigError(
+            f"{where}: losses {', '.join(logit)} learn from the teacher's token "
+            f"log-probabilities: set [{table}] top_logprobs = 20 (the top-k kept per "
+            'position), or use name = "sequence-kd"'
+        )
+    if isinstance(teacher, str) and isinstance(student, str):
+        ids = local_vocabulary_id(teacher), local_vocabulary_id(student)
+        if None not in ids and ids[0] != ids[1]:
+            raise ConfigError(f"{where}: {refuse_mismatch(teacher, student, logit)}")

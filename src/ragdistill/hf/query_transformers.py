@@ -22,7 +22,7 @@ from ragdistill.hf._loading import (
     torch_device,
 )
 from ragdistill.hf.generator import CausalLMGenerator
-from ragdistill.query_parsing import parse_passage, parse_queries, parse_rewrite
+from ragdistill.query_parsing import Task, TaskedQueries, parse_passage, parse_queries
 
 REWRITE_PROMPT = (
     "{history}Question: {query}\n\nThe question above may be a follow-up: it may use words "
@@ -47,10 +47,9 @@ HYDE_PROMPT = (
 #: The prompt of a distilled student that learned its task from the teacher's outputs
 #: (``student_prompt = "bare"``): no instruction, fewer tokens to read per query.
 BARE_PROMPT = "{history}Question: {query}"
-Task = Literal["auto", "rewrite", "expand", "hyde"]
 
 
-class LLMQueryTransformer(ModelNamed, QueryTransformer):
+class LLMQueryTransformer(TaskedQueries, ModelNamed, QueryTransformer):
     """A causal LM asked to rewrite a conversational query, to list alternatives, or to
     write a hypothetical answer passage (HyDE) that is embedded instead of the query.
 
@@ -102,12 +101,6 @@ class LLMQueryTransformer(ModelNamed, QueryTransformer):
             trust_remote_code=trust_remote_code,
         )
 
-    def task_of(self, req: QueryRequest) -> str:
-        """What ``req`` asks of this transformer: rewrite, expand or hyde."""
-        if self.task != "auto":
-            return self.task
-        return "rewrite" if req.num_queries == 1 else "expand"
-
     def instruction(self, req: QueryRequest) -> str:
         """The user message sent to the LM for ``req``."""
         tokenizer = self.generator.lm.tokenizer
@@ -116,10 +109,7 @@ class LLMQueryTransformer(ModelNamed, QueryTransformer):
         room = max(16, self.generator.lm.context // 4)
         query = clip_text(tokenizer, req.query, room)
         history = clip_text(tokenizer, transcript(req.history), room) if req.history else ""
-        return render(self.prompts, self.task_of(req), query, history, self._count(req))
-
-    def _count(self, req: QueryRequest) -> int:
-        return self.num_queries if self.task == "expand" else req.num_queries
+        return render(self.prompts, self.task_of(req), query, history, self.count_of(req))
 
     def generation_request(self, req: QueryRequest) -> GenerationRequest:
         """The generation :meth:`transform_batch` asks its LM for (what distillation stores)."""
@@ -128,16 +118,6 @@ class LLMQueryTransformer(ModelNamed, QueryTransformer):
             max_new_tokens=self.max_new_tokens,
             temperature=self.temperature,
         )
-
-    def parse(self, text: str, req: QueryRequest) -> list[str]:
-        """The queries (or the passage) in the LM's reply to ``req``; [] when none."""
-        task = self.task_of(req)
-        if task == "hyde":
-            passage = parse_passage(text)
-            return [passage] if passage else []
-        if task == "rewrite":
-            return parse_rewrite(text)
-        return parse_queries(text, self._count(req))
 
     def transform_batch(self, requests: list[QueryRequest]) -> list[list[str]]:
         outputs = self.generator.generate_batch([self.generation_request(r) for r in requests])

@@ -3,11 +3,11 @@ queries, or writes a hypothetical answer passage (HyDE)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from ragdistill.contracts import GenerationRequest, QueryRequest, QueryTransformer, request
 from ragdistill.errors import ConfigError
-from ragdistill.query_parsing import parse_passage, parse_queries, parse_rewrite
+from ragdistill.query_parsing import Task, TaskedQueries
 from ragdistill_openai.base import OpenAIBacked, settings_from
 from ragdistill_openai.chat import OpenAIChatGenerator
 from ragdistill_openai.policy import DEFAULT_BASE_URL
@@ -29,10 +29,9 @@ HYDE_PROMPT = (
     "message as a document about it would (use the conversation, if any, to resolve "
     "references). Reply with the passage only."
 )
-Task = Literal["auto", "rewrite", "expand", "hyde"]
 
 
-class OpenAIQueryTransformer(OpenAIBacked, QueryTransformer):
+class OpenAIQueryTransformer(TaskedQueries, OpenAIBacked, QueryTransformer):
     """Conversational rewrite, multi-query expansion, or a HyDE passage.
 
     ``task = "auto"`` rewrites when one query is requested and expands otherwise;
@@ -115,20 +114,11 @@ class OpenAIQueryTransformer(OpenAIBacked, QueryTransformer):
         generations = await self.generator.agenerate_batch(asked)
         return [self._queries(g.text, r) for g, r in zip(generations, requests, strict=True)]
 
-    def task_of(self, req: QueryRequest) -> str:
-        """What ``req`` asks of this transformer: rewrite, expand or hyde."""
-        if self.task != "auto":
-            return self.task
-        return "rewrite" if req.num_queries == 1 else "expand"
-
-    def _count(self, req: QueryRequest) -> int:
-        return self.num_queries if self.task == "expand" else req.num_queries
-
     def messages(self, req: QueryRequest) -> list[dict[str, str]]:
         """The chat messages sent for one request (public for inspection and tests)."""
         task = self.task_of(req)
         if task == "expand":
-            system = self.expand_prompt.format(num_queries=self._count(req))
+            system = self.expand_prompt.format(num_queries=self.count_of(req))
         elif task == "hyde":
             system = self.hyde_prompt
         else:
@@ -146,16 +136,6 @@ class OpenAIQueryTransformer(OpenAIBacked, QueryTransformer):
         return request(
             self.messages(req), max_new_tokens=self.max_tokens, temperature=self.temperature
         )
-
-    def parse(self, text: str, req: QueryRequest) -> list[str]:
-        """The queries (or the passage) in the model's reply to ``req``; [] when none."""
-        task = self.task_of(req)
-        if task == "hyde":
-            passage = parse_passage(text)
-            return [passage] if passage else []
-        if task == "rewrite":
-            return parse_rewrite(text)
-        return parse_queries(text, self._count(req))
 
     def _queries(self, text: str, req: QueryRequest) -> list[str]:
         return self.parse(text, req) or [req.query]

@@ -27,11 +27,7 @@ class GeneratorStage(DistillationStage[GeneratorOptions]):
     summary = "answers from retrieved contexts; A/B: EM/F1, agreement, groundedness, speed"
 
     def check_recipe(self, recipe: Recipe, registry: Registry, where: str) -> None:
-        from ragdistill.generation.tokenizers import (
-            LOGIT_LOSSES,
-            local_vocabulary_id,
-            refuse_mismatch,
-        )
+        from ragdistill.generation.tokenizers import LOGIT_LOSSES, check_logit_recipe
 
         options = self.options(recipe)
         retriever = options.contexts.embedder
@@ -47,12 +43,10 @@ class GeneratorStage(DistillationStage[GeneratorOptions]):
         logit = sorted({s.name for s in recipe.losses} & LOGIT_LOSSES)
         if not logit:
             return
-        if options.labels.top_logprobs == 0:
-            raise ConfigError(
-                f"{where}: losses {', '.join(logit)} learn from the teacher's token "
-                "log-probabilities: set [generator.labels] top_logprobs = 20 (the top-k kept "
-                'per position), or use name = "sequence-kd"'
-            )
+        teacher = options.teacher_tokenizer or recipe.teacher.options.get("model")
+        check_logit_recipe(logit, top_logprobs=options.labels.top_logprobs,
+                           table="generator.labels", teacher=teacher,
+                           student=recipe.student.options.get("model"), where=where)  # fmt: skip
         if options.labels.rationale:
             raise ConfigError(
                 f"{where}: [generator.labels] rationale = true trains on the rationale and "
@@ -68,12 +62,6 @@ class GeneratorStage(DistillationStage[GeneratorOptions]):
                 f"{recipe.teacher.kind!r} teacher does not expose: set [generator] "
                 "teacher_tokenizer to the model or folder whose tokenizer it uses"
             )
-        teacher = options.teacher_tokenizer or recipe.teacher.options.get("model")
-        student = recipe.student.options.get("model")
-        if isinstance(teacher, str) and isinstance(student, str):
-            ids = local_vocabulary_id(teacher), local_vocabulary_id(student)
-            if None not in ids and ids[0] != ids[1]:
-                raise ConfigError(f"{where}: {refuse_mismatch(teacher, student, logit)}")
 
     def distill(self, recipe: Recipe, *, restart: bool, show_progress: bool) -> Path:
         from ragdistill.stages.generator.pipeline import distill_generator

@@ -28,11 +28,7 @@ class QueryTransformerStage(DistillationStage[QueryTransformerOptions]):
     summary = "rewrite, expansion and HyDE; A/B: retrieval lift over the raw query, speed"
 
     def check_recipe(self, recipe: Recipe, registry: Registry, where: str) -> None:
-        from ragdistill.generation.tokenizers import (
-            LOGIT_LOSSES,
-            local_vocabulary_id,
-            refuse_mismatch,
-        )
+        from ragdistill.generation.tokenizers import LOGIT_LOSSES, check_logit_recipe
 
         options = self.options(recipe)
         embedder = options.ab.embedder
@@ -57,12 +53,6 @@ class QueryTransformerStage(DistillationStage[QueryTransformerOptions]):
         logit = sorted({s.name for s in recipe.losses} & LOGIT_LOSSES)
         if not logit:
             return
-        if options.labels.top_logprobs == 0:
-            raise ConfigError(
-                f"{where}: losses {', '.join(logit)} learn from the teacher's token "
-                "log-probabilities: set [query_transformer.labels] top_logprobs = 20, or use "
-                'name = "sequence-kd"'
-            )
         student_cls = registry.student(QueryTransformer.stage, recipe.student.kind)
         if getattr(student_cls, "loader", "") != "hf-llm":
             raise ConfigError(
@@ -70,11 +60,9 @@ class QueryTransformerStage(DistillationStage[QueryTransformerOptions]):
                 f'LM student\'s; a {recipe.student.kind!r} student learns with name = "sequence-kd"'
             )
         teacher = options.teacher_tokenizer or recipe.teacher.options.get("model")
-        student = recipe.student.options.get("model")
-        if isinstance(teacher, str) and isinstance(student, str):
-            ids = local_vocabulary_id(teacher), local_vocabulary_id(student)
-            if None not in ids and ids[0] != ids[1]:
-                raise ConfigError(f"{where}: {refuse_mismatch(teacher, student, logit)}")
+        check_logit_recipe(logit, top_logprobs=options.labels.top_logprobs,
+                           table="query_transformer.labels", teacher=teacher,
+                           student=recipe.student.options.get("model"), where=where)  # fmt: skip
 
     def distill(self, recipe: Recipe, *, restart: bool, show_progress: bool) -> Path:
         from ragdistill.stages.query_transformer.pipeline import distill_query_transformer
