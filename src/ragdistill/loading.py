@@ -5,10 +5,19 @@ torch one by default): the runtime calls :func:`locate` (find, verify, pick the 
 and :func:`build_component` (build that loader), or loads the folder its own way.
 This sits above the registry (it looks loaders and runtimes up by name) and above
 :mod:`ragdistill.artifacts` (which only reads, writes and verifies manifests).
+
+What a load trusts an artifact with: the manifest names the stage, the loader and
+options that tune how the folder's own model runs; the files it lists are checked
+(:func:`~ragdistill.artifacts.verify_artifact`). It can never widen the load: options
+that run code, load another model, reach a server, pick credentials or name files
+elsewhere are refused (:func:`~ragdistill.artifacts.check_load_options`), and a loader
+that talks to a server (:func:`is_network_loader`) is refused unless the caller passes
+``allow_network=True``. ``trust_remote_code`` and the like come only from the caller.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Mapping
@@ -17,7 +26,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
-from ragdistill.artifacts import MANIFEST_NAME, read_manifest, verify_artifact
+from ragdistill.artifacts import (
+    MANIFEST_NAME,
+    check_load_options,
+    read_manifest,
+    verify_artifact,
+)
 from ragdistill.config import article
 from ragdistill.contracts import Component, Stage
 from ragdistill.errors import ConfigError, ContractError
@@ -68,6 +82,34 @@ class LocatedArtifact:
     #: The manifest's ``load_options``: what the loader needs beyond the path.
     load_options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def network(self) -> bool:
+        """Whether its loader talks to a server (see :func:`is_network_loader`)."""
+        return is_network_loader(self.loader_class)
+
+
+#: Options of a loader's ``__init__`` that mark it as talking to a server, for a loader
+#: class that does not say so itself with a ``network`` class attribute.
+NETWORK_OPTIONS = frozenset({"base_url", "api_base", "url", "endpoint", "host"})
+
+
+def is_network_loader(cls: type[Component]) -> bool:
+    """Whether a loader sends requests to a server instead of loading a folder's weights.
+
+    A loader class says so with a ``network`` class attribute (``network = True``, as
+    the OpenAI plugin's components do; ``False`` to vouch that it never connects
+    anywhere). One that does not say is taken to be network-backed when its
+    ``__init__`` takes a server option (:data:`NETWORK_OPTIONS`).
+    """
+    declared = getattr(cls, "network", None)
+    if declared is not None:
+        return bool(declared)
+    try:
+        parameters = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+    return not NETWORK_OPTIONS.isdisjoint(parameters)
+
 
 def model_folder(path_or_name: str | os.PathLike[str]) -> Path:
     """A directory as it is; a model name provisioned (downloaded, unpacked) to a folder."""
@@ -88,17 +130,20 @@ def model_folder(path_or_name: str | os.PathLike[str]) -> Path:
 def locate(path_or_name: str | os.PathLike[str], stage: Stage | None = None) -> LocatedArtifact:
     """Read (and checksum) an artifact's manifest, or guess a plain folder's loader.
 
-    Refuses a folder of another stage than ``stage``. A runtime's
-    :meth:`~ragdistill.runtime.RuntimeBackend.load` starts here.
+    Refuses a manifest that is malformed or whose ``load_options`` would widen the load
+    (:func:`~ragdistill.artifacts.check_load_options`), before any file is hashed; then
+    a folder that does not match its manifest, and a folder of another stage than
+    ``stage``. A runtime's :meth:`~ragdistill.runtime.RuntimeBackend.load` starts here.
     """
     registry = default_registry()
     root = model_folder(path_or_name)
     manifest = read_manifest(root)
     load_options: dict[str, Any] = {}
     if manifest is not None:
-        verify_artifact(root)
-        found_stage, loader = manifest["stage"], manifest["loader"]
         load_options = dict(manifest.get("load_options", {}))
+        check_load_options(load_options, str(root / MANIFEST_NAME))
+        verify_artifact(root, manifest)
+        found_stage, loader = manifest["stage"], manifest["loader"]
     else:
         found_stage, loader = guess_loader(root, registry)
     if stage is not None and stage != found_stage:
@@ -112,9 +157,25 @@ def locate(path_or_name: str | os.PathLike[str], stage: Stage | None = None) -> 
     return LocatedArtifact(root, found_stage, loader, cls, manifest, load_options)
 
 
-def build_component(artifact: LocatedArtifact, **options: Any) -> Component:
+def build_component(
+    artifact: LocatedArtifact, *, allow_network: bool = False, **options: Any
+) -> Component:
     """The artifact's loader component, built on its folder with the manifest's
-    ``load_options`` overridden by ``options``; the manifest is attached as ``.manifest``."""
+    ``load_options`` overridden by ``options``; the manifest is attached as ``.manifest``.
+
+    A loader that talks to a server (:attr:`LocatedArtifact.network`) is refused unless
+    ``allow_network`` is true: loading a folder loads that folder's weights, and a file
+    must not decide where a load connects or what it sends. A runtime that passes the
+    caller's options on here passes ``allow_network`` with them; one that builds the
+    loader another way must make the same check.
+    """
+    if artifact.network and not allow_network:
+        raise ConfigError(
+            f"{artifact.root} is loaded by {artifact.loader!r} "
+            f"({artifact.loader_class.__qualname__}), which sends requests to a server "
+            "instead of loading the folder's weights; pass allow_network=True to "
+            "load_component (or in a shim's load_options) if you mean to call that server"
+        )
     table = {"model": str(artifact.root), **artifact.load_options, **options}
     component = artifact.loader_class.from_options(table, where=str(artifact.root))
     component.manifest = artifact.manifest  # type: ignore[attr-defined]
@@ -160,6 +221,7 @@ def load_component(
     *,
     runtime: RuntimeLike = None,
     runtime_options: Mapping[str, Any] | None = None,
+    allow_network: bool = False,
     **options: Any,
 ) -> Component:
     """Load an artifact directory, a plain model folder or a provisionable model name
@@ -169,9 +231,14 @@ def load_component(
     :class:`~ragdistill.runtime.RuntimeBackend` instance, or None: the torch runtime on
     the CPU. The runtime verifies an artifact's checksums before loading it (see
     :func:`locate`). ``options`` are passed to the loader component (``batch_size``...;
-    ``device`` overrides the runtime's).
+    ``device`` overrides the runtime's); only they may widen the load
+    (``trust_remote_code=True``, ``base_url``...): the manifest's ``load_options`` never
+    can. ``allow_network=True`` accepts an artifact whose loader talks to a server
+    (see :func:`build_component`); without it such an artifact is refused.
     """
     backend = resolve_runtime(runtime, runtime_options)
+    if allow_network:  # passed on only when set, so a runtime that ignores it is unaffected
+        options = {**options, "allow_network": True}
     component = backend.load(model_folder(path_or_name), stage, **options)
     if not isinstance(component, Component) or (stage is not None and component.stage != stage):
         what = getattr(component, "stage", None) or type(component).__qualname__

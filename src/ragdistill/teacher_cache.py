@@ -3,12 +3,22 @@
 Each teacher (identified by a fingerprint of its class and options) gets a folder:
 
 * ``vectors.f32``: float32 rows appended in batches, read back through ``np.memmap``;
-* ``index.sqlite``: ``key -> row`` plus the number of committed rows.
+* ``index.sqlite``: ``key -> row`` plus the number of committed rows;
+* ``writer.lock``: the lock file that serialises writers (see below).
 
 A batch is appended to ``vectors.f32`` and flushed *before* its keys are committed in
 one SQLite transaction, so a kill leaves at most some uncommitted rows at the end of
 the file; they are truncated on the next open and recomputed. Outputs are reused across
 runs, recipes and students: only texts never seen by this teacher cost teacher time.
+
+Several processes may write one cache at once (two runs sharing the default cache,
+sharded labelling). Each write -- read the committed count, drop what is past it, append,
+fsync, commit -- runs under an OS-level lock on ``writer.lock`` (:mod:`filelock`:
+``flock`` on Unix), which the kernel releases when a holder dies, so a ``kill -9`` never
+blocks the others; the rows it left uncommitted are cut by the next writer. Readers take
+no lock: a key is committed in the same transaction as the count that covers its row,
+so they never read a row past the committed count. A key two writers computed is stored
+once: the second writer sees it committed and drops it from its batch.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from filelock import BaseFileLock, FileLock
 
 from ragdistill.errors import ConfigError
 
@@ -58,6 +69,46 @@ def fingerprint(description: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
+def writer_lock(folder: Path) -> BaseFileLock:
+    """The inter-process lock every writer of the cache in ``folder`` holds while writing.
+
+    Not reentrant across instances: never take a second one on the same folder while
+    holding one (two ``flock`` descriptors on one file exclude each other, even in one
+    process).
+    """
+    return FileLock(str(folder / "writer.lock"))
+
+
+def append_after_committed(path: Path, committed_bytes: int, data: bytes) -> None:
+    """Write ``data`` right after the first ``committed_bytes`` of ``path``, then fsync.
+
+    The caller holds the :func:`writer_lock`. Bytes past the committed ones are a batch a
+    killed writer never committed: they are cut first, so the new rows land exactly at
+    the row numbers the caller is about to commit.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    with os.fdopen(fd, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size < committed_bytes:
+            raise ConfigError(
+                f"{path} holds {size} bytes but its index commits {committed_bytes}; the cache "
+                f"is damaged: delete {path.parent} to rebuild it"
+            )
+        if size > committed_bytes:
+            fh.truncate(committed_bytes)
+        fh.seek(committed_bytes)
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def truncate_to(path: Path, size: int) -> None:
+    """Cut ``path`` to ``size`` bytes if longer; the caller holds the :func:`writer_lock`."""
+    if path.exists() and path.stat().st_size > size:
+        with open(path, "r+b") as fh:
+            fh.truncate(size)
+
+
 def content_key(*parts: str) -> str:
     """sha256 of the parts, unambiguously joined (a text, or a query and a document)."""
     digest = hashlib.sha256()
@@ -76,16 +127,18 @@ class FillStats:
 
 
 class TeacherCache:
-    """Append-only vectors of one teacher. Use :meth:`open`; one writer at a time."""
+    """Append-only vectors of one teacher. Use :meth:`open`; several processes may write."""
 
     def __init__(self, folder: Path, dim: int) -> None:
         self.folder = folder
         self.dim = dim
+        self._lock = writer_lock(folder)
         self._db = sqlite3.connect(folder / "index.sqlite", isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
         self._vectors = folder / "vectors.f32"
-        self._truncate_uncommitted()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._truncate_uncommitted()
 
     @classmethod
     def open(
@@ -100,23 +153,24 @@ class TeacherCache:
         folder = Path(root or default_cache_root()) / teacher_id
         folder.mkdir(parents=True, exist_ok=True)
         meta_path = folder / "teacher.json"
-        if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
-            if meta["dim"] != dim:
-                raise ConfigError(
-                    f"teacher cache {folder} holds {meta['dim']}-d outputs but the teacher now "
-                    f"gives {dim}-d; delete that folder to rebuild it"
-                )
-        else:
-            tmp = meta_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"dim": dim, "teacher": description}, default=str))
-            tmp.replace(meta_path)
-        db = sqlite3.connect(folder / "index.sqlite")
-        with db:
-            db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row INTEGER)")
-            db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER)")
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('committed', 0)")
-        db.close()
+        with writer_lock(folder):  # two processes creating one cache write one teacher.json
+            if meta_path.exists():
+                meta = json.loads(meta_path.read_text())
+                if meta["dim"] != dim:
+                    raise ConfigError(
+                        f"teacher cache {folder} holds {meta['dim']}-d outputs but the teacher "
+                        f"now gives {dim}-d; delete that folder to rebuild it"
+                    )
+            else:
+                tmp = meta_path.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"dim": dim, "teacher": description}, default=str))
+                tmp.replace(meta_path)
+            db = sqlite3.connect(folder / "index.sqlite")
+            with db:
+                db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row INTEGER)")
+                db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER)")
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('committed', 0)")
+            db.close()
         return cls(folder, dim)
 
     @staticmethod
@@ -135,10 +189,8 @@ class TeacherCache:
         return self.committed
 
     def _truncate_uncommitted(self) -> None:
-        size = self.committed * self.dim * 4
-        if self._vectors.exists() and self._vectors.stat().st_size > size:
-            with open(self._vectors, "r+b") as fh:
-                fh.truncate(size)
+        """Drop rows a killed writer left uncommitted; the caller holds the writer lock."""
+        truncate_to(self._vectors, self.committed * self.dim * 4)
 
     def rows_of(self, keys: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -154,24 +206,40 @@ class TeacherCache:
         return [k for k in dict.fromkeys(keys) if k not in have]
 
     def put(self, keys: Sequence[str], vectors: Vectors) -> None:
-        """Append one batch; durable once this returns."""
+        """Append one batch; durable once this returns.
+
+        Keys already stored (by this or another process) keep their stored vector, as do
+        repeats within the batch: only the first new occurrence of each key is written.
+        """
         array = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(keys), self.dim)
-        start = self.committed
-        with open(self._vectors, "ab") as fh:
-            fh.write(array.tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO rows VALUES (?, ?)",
-                [(k, start + i) for i, k in enumerate(keys)],
+        with self._lock:
+            keep, new = [], set(self.missing(keys))
+            for i, key in enumerate(keys):
+                if key in new:
+                    new.discard(key)
+                    keep.append(i)
+            if not keep:
+                return
+            start = self.committed  # stable: every writer holds the lock
+            append_after_committed(
+                self._vectors, start * self.dim * 4, np.ascontiguousarray(array[keep]).tobytes()
             )
-            self._db.execute("UPDATE meta SET v=? WHERE k='committed'", (start + len(keys),))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.committed != start:
+                    raise RuntimeError(
+                        f"teacher cache {self.folder} was written by a process that does not take "
+                        f"{self._lock.lock_file}; nothing was committed"
+                    )
+                self._db.executemany(
+                    "INSERT INTO rows VALUES (?, ?)",
+                    [(keys[i], start + n) for n, i in enumerate(keep)],
+                )
+                self._db.execute("UPDATE meta SET v=? WHERE k='committed'", (start + len(keep),))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def get(self, keys: Sequence[str]) -> Vectors:
         """Vectors for ``keys`` in order; KeyError naming the first missing one."""
@@ -181,6 +249,7 @@ class TeacherCache:
             raise KeyError(f"teacher output {absent[:12]}... is not cached; fill the cache first")
         if not keys:
             return np.zeros((0, self.dim), dtype=np.float32)
+        # Read after the rows: a row is committed with the count that covers it.
         table = np.memmap(
             self._vectors, dtype=np.float32, mode="r", shape=(self.committed, self.dim)
         )
@@ -195,7 +264,11 @@ class TeacherCache:
         show_progress: bool = True,
         desc: str = "teacher labelling",
     ) -> FillStats:
-        """Compute outputs for the keys not cached yet, ``compute(indices)`` per batch."""
+        """Compute outputs for the keys not cached yet, ``compute(indices)`` per batch.
+
+        Each batch is checked again just before it is computed, so keys another process
+        committed meanwhile are not asked of the teacher twice.
+        """
         from tqdm.auto import tqdm
 
         todo_keys = set(self.missing(keys))
@@ -203,13 +276,18 @@ class TeacherCache:
         seen: set[str] = set()
         todo = [i for i in todo if not (keys[i] in seen or seen.add(keys[i]))]  # type: ignore[func-returns-value]
         unique_total = len(set(keys))
+        computed = 0
         bar = tqdm(total=len(todo), desc=desc, unit="text", disable=not show_progress)
         with bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start : start + batch_size]
-                self.put([keys[i] for i in batch], compute(batch))
+                still = set(self.missing([keys[i] for i in batch]))
+                batch_todo = [i for i in batch if keys[i] in still]
+                if batch_todo:
+                    self.put([keys[i] for i in batch_todo], compute(batch_todo))
+                    computed += len(batch_todo)
                 bar.update(len(batch))
-        return FillStats(unique_total, len(todo), unique_total - len(todo))
+        return FillStats(unique_total, computed, unique_total - computed)
 
     def close(self) -> None:
         self._db.close()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ragdistill.data.splits import split_questions
 from ragdistill.datasets import Document, RetrievalDataset
 from ragdistill.errors import ConfigError
 from ragdistill.generation.rows import teacher_batch, token_row
 from ragdistill.generation.store import GenerationStore, Labelled
-from ragdistill.stages.generator.data import assemble, check_text, split_questions
+from ragdistill.stages.generator.data import assemble, check_text
 from ragdistill.stages.generator.examples import Context, GenerationExample
 from ragdistill.stages.generator.options import ContextsSpec, PromptSpec
 from ragdistill.stages.generator.prompt import fit, messages_for, parse_rationale

@@ -27,12 +27,16 @@ def distill(recipe: Path, restart: bool, check: bool, no_ab: bool, quiet: bool) 
         return
     from ragdistill.distill import run_recipe, stage_of_recipe
     from ragdistill.distill.checkpoint import latest_checkpoint
+    from ragdistill.distill.lock import hold_output
 
-    found = None if restart else latest_checkpoint(Path(parsed.output) / "checkpoints")
-    if found is not None:
-        click.echo(f"resuming from checkpoint {found.name}")
-    artifact = run_recipe(parsed, restart=restart, show_progress=not quiet)
-    click.echo(f"student artifact: {artifact}")
-    if parsed.evaluate.ab and not no_ab:
-        report = stage_of_recipe(parsed).ab_for_recipe(parsed, artifact, show_progress=not quiet)
-        click.echo(f"A/B report: {report}")
+    # The A/B writes into the output folder too: one run holds it from start to end.
+    with hold_output(Path(parsed.output)):
+        found = None if restart else latest_checkpoint(Path(parsed.output) / "checkpoints")
+        if found is not None:
+            click.echo(f"resuming from checkpoint {found.name}")
+        artifact = run_recipe(parsed, restart=restart, show_progress=not quiet)
+        click.echo(f"student artifact: {artifact}")
+        if parsed.evaluate.ab and not no_ab:
+            stage = stage_of_recipe(parsed)
+            report = stage.ab_for_recipe(parsed, artifact, show_progress=not quiet)
+            click.echo(f"A/B report: {report}")

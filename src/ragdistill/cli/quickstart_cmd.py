@@ -60,9 +60,12 @@ def quickstart(
     recipe_path.write_text(text)
     click.echo(f"recipe: {recipe_path}")
 
-    artifact = run_recipe(recipe, restart=restart, show_progress=not quiet)
-    click.echo(f"student artifact: {artifact}")
-    plugin = stage_of_recipe(recipe)
-    report = plugin.ab_for_recipe(recipe, artifact, show_progress=not quiet)
+    from ragdistill.distill.lock import hold_output
+
+    with hold_output(folder):  # the A/B writes into the output folder too
+        artifact = run_recipe(recipe, restart=restart, show_progress=not quiet)
+        click.echo(f"student artifact: {artifact}")
+        plugin = stage_of_recipe(recipe)
+        report = plugin.ab_for_recipe(recipe, artifact, show_progress=not quiet)
     click.echo(plugin.ab_summary(report))
     click.echo(f"A/B report: {report}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ragdistill.distill.lock import hold_output
 from ragdistill.recipes import Recipe, load_recipe
 from ragdistill.stage import DistillationStage
 
@@ -19,7 +20,13 @@ def stage_of_recipe(recipe: Recipe) -> DistillationStage[Any]:
 def run_recipe(
     recipe: Recipe | str | Path, *, restart: bool = False, show_progress: bool = True
 ) -> Path:
-    """Distill what the recipe describes; returns the student artifact directory."""
+    """Distill what the recipe describes; returns the student artifact directory.
+
+    The recipe's output folder is locked for the run (:func:`hold_output`): a second run
+    on it, from another process, fails at once naming the process that holds it.
+    """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    return stage_of_recipe(recipe).distill(recipe, restart=restart, show_progress=show_progress)
+    stage = stage_of_recipe(recipe)
+    with hold_output(recipe.output):
+        return stage.distill(recipe, restart=restart, show_progress=show_progress)

@@ -7,13 +7,20 @@ One folder per teacher (a fingerprint of its description) and ``k``:
 * with ``k > 0``, the teacher's sparse top-k log-probabilities, one row per generated
   token, memory-mapped: ``token_ids.i32`` ``[rows]`` (the token chosen),
   ``top_ids.i32`` ``[rows, k]`` and ``top_logprobs.f32`` ``[rows, k]`` (padding slots:
-  id 0, log-prob ``-inf``). Never the full vocabulary.
+  id 0, log-prob ``-inf``). Never the full vocabulary;
+* ``writer.lock``: the lock file that serialises writers.
 
 As in :mod:`ragdistill.teacher_cache`, a batch's rows are appended and fsynced *before*
 its keys are committed in one SQLite transaction, so a kill (even ``kill -9``) leaves at
 most uncommitted rows at the end of the files: they are truncated on the next open and
 the batch is asked again. Nothing the teacher answered and that was committed is ever
 asked twice.
+
+Several processes may write one store at once: each write (read the committed count,
+cut what is past it, append, fsync, commit) holds the OS-level lock on ``writer.lock``,
+which the kernel releases when its holder dies. Readers take no lock and never read a
+row past the committed count. A key two writers generated is stored once, the first
+writer's answer.
 """
 
 from __future__ import annotations
@@ -30,7 +37,13 @@ import numpy as np
 import numpy.typing as npt
 
 from ragdistill.errors import ConfigError
-from ragdistill.teacher_cache import FillStats, default_cache_root
+from ragdistill.teacher_cache import (
+    FillStats,
+    append_after_committed,
+    default_cache_root,
+    truncate_to,
+    writer_lock,
+)
 
 IntRows = npt.NDArray[np.int32]
 FloatRows = npt.NDArray[np.float32]
@@ -48,20 +61,22 @@ class Labelled:
 
 
 class GenerationStore:
-    """Append-only generations of one teacher. Use :meth:`open`; one writer at a time."""
+    """Append-only generations of one teacher. Use :meth:`open`; several processes may write."""
 
     def __init__(self, folder: Path, k: int) -> None:
         self.folder = folder
         self.k = k
+        self._lock = writer_lock(folder)
         self._db = sqlite3.connect(folder / "generations.sqlite", isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
         self._files = {
             "token_ids": (folder / "token_ids.i32", np.int32, 1),
             "top_ids": (folder / "top_ids.i32", np.int32, k),
             "top_logprobs": (folder / "top_logprobs.f32", np.float32, k),
         }
-        self._truncate_uncommitted()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._truncate_uncommitted()
 
     @classmethod
     def open(
@@ -79,19 +94,20 @@ class GenerationStore:
         folder = base / "generations" / f"{teacher_id}-k{k}"
         folder.mkdir(parents=True, exist_ok=True)
         meta = folder / "teacher.json"
-        if not meta.exists():
-            tmp = meta.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"k": k, "teacher": description}, default=str))
-            tmp.replace(meta)
-        db = sqlite3.connect(folder / "generations.sqlite")
-        with db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS gens (key TEXT PRIMARY KEY, text TEXT, "
-                "finish TEXT, start INTEGER, rows INTEGER)"
-            )
-            db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER)")
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('committed', 0)")
-        db.close()
+        with writer_lock(folder):  # two processes creating one store write one teacher.json
+            if not meta.exists():
+                tmp = meta.with_suffix(".tmp")
+                tmp.write_text(json.dumps({"k": k, "teacher": description}, default=str))
+                tmp.replace(meta)
+            db = sqlite3.connect(folder / "generations.sqlite")
+            with db:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS gens (key TEXT PRIMARY KEY, text TEXT, "
+                    "finish TEXT, start INTEGER, rows INTEGER)"
+                )
+                db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER)")
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('committed', 0)")
+            db.close()
         return cls(folder, k)
 
     @property
@@ -102,12 +118,10 @@ class GenerationStore:
         return int(self._db.execute("SELECT COUNT(*) FROM gens").fetchone()[0])
 
     def _truncate_uncommitted(self) -> None:
+        """Drop rows a killed writer left uncommitted; the caller holds the writer lock."""
         rows = self.committed_rows
         for path, dtype, width in self._files.values():
-            size = rows * width * np.dtype(dtype).itemsize
-            if path.exists() and path.stat().st_size > size:
-                with open(path, "r+b") as fh:
-                    fh.truncate(size)
+            truncate_to(path, rows * width * np.dtype(dtype).itemsize)
 
     def missing(self, keys: Sequence[str]) -> list[str]:
         have: set[str] = set()
@@ -119,42 +133,66 @@ class GenerationStore:
             have.update(k for (k,) in found.fetchall())
         return [k for k in unique if k not in have]
 
+    def _row_arrays(self, item: Labelled) -> dict[str, np.ndarray]:
+        """The log-prob rows ``item`` adds (none without ``k`` or token ids), checked."""
+        if not self.k or item.token_ids is None:
+            return {}
+        rows = len(item.token_ids)
+        arrays = {"token_ids": np.asarray(item.token_ids, np.int32).reshape(rows)}
+        for name in ("top_ids", "top_logprobs"):
+            value = getattr(item, name)
+            if value is None or np.shape(value) != (rows, self.k):
+                raise ValueError(
+                    f"{name} must have shape ({rows}, {self.k}), got "
+                    f"{None if value is None else np.shape(value)}"
+                )
+            arrays[name] = np.asarray(value)
+        return arrays
+
     def put(self, keys: Sequence[str], items: Sequence[Labelled]) -> None:
-        """Append one batch; durable once this returns."""
+        """Append one batch; durable once this returns.
+
+        Keys already stored (by this or another process) keep their stored generation, as
+        do repeats within the batch: only the first new occurrence of each key is written.
+        """
         if len(keys) != len(items):
             raise ValueError(f"{len(keys)} keys for {len(items)} generations")
-        start = self.committed_rows
-        records, offset = [], start
-        arrays: dict[str, list[np.ndarray]] = {name: [] for name in self._files}
-        for key, item in zip(keys, items):
-            rows = 0
-            if self.k and item.token_ids is not None:
-                rows = len(item.token_ids)
-                arrays["token_ids"].append(np.asarray(item.token_ids, np.int32).reshape(rows))
-                for name in ("top_ids", "top_logprobs"):
-                    value = getattr(item, name)
-                    if value is None or np.shape(value) != (rows, self.k):
-                        raise ValueError(
-                            f"{name} must have shape ({rows}, {self.k}), got "
-                            f"{None if value is None else np.shape(value)}"
-                        )
-                    arrays[name].append(np.asarray(value))
-            records.append((key, item.text, item.finish_reason, offset, rows))
-            offset += rows
-        for name, (path, dtype, _) in self._files.items():
-            if arrays[name]:
-                with open(path, "ab") as fh:
-                    fh.write(np.concatenate(arrays[name]).astype(dtype).tobytes())
-                    fh.flush()
-                    os.fsync(fh.fileno())
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.executemany("INSERT OR IGNORE INTO gens VALUES (?, ?, ?, ?, ?)", records)
-            self._db.execute("UPDATE meta SET v=? WHERE k='committed'", (offset,))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        prepared = [self._row_arrays(item) for item in items]
+        with self._lock:
+            keep, new = [], set(self.missing(keys))
+            for i, key in enumerate(keys):
+                if key in new:
+                    new.discard(key)
+                    keep.append(i)
+            if not keep:
+                return
+            start = self.committed_rows  # stable: every writer holds the lock
+            records, offset = [], start
+            arrays: dict[str, list[np.ndarray]] = {name: [] for name in self._files}
+            for i in keep:
+                rows = len(prepared[i].get("token_ids", ()))
+                for name, value in prepared[i].items():
+                    arrays[name].append(value)
+                records.append((keys[i], items[i].text, items[i].finish_reason, offset, rows))
+                offset += rows
+            for name, (path, dtype, width) in self._files.items():
+                if arrays[name]:
+                    data = np.concatenate(arrays[name]).astype(dtype).tobytes()
+                    committed_bytes = start * width * np.dtype(dtype).itemsize
+                    append_after_committed(path, committed_bytes, data)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.committed_rows != start:
+                    raise RuntimeError(
+                        f"generation store {self.folder} was written by a process that does "
+                        f"not take {self._lock.lock_file}; nothing was committed"
+                    )
+                self._db.executemany("INSERT INTO gens VALUES (?, ?, ?, ?, ?)", records)
+                self._db.execute("UPDATE meta SET v=? WHERE k='committed'", (offset,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def get(self, keys: Sequence[str]) -> list[Labelled]:
         """The generations of ``keys`` in order; KeyError naming the first missing one."""
@@ -167,7 +205,7 @@ class GenerationStore:
             found.update((k, (t, f, s, r)) for k, t, f, s, r in self._db.execute(query, chunk))
         if absent := [k for k in keys if k not in found]:
             raise KeyError(f"generation {absent[0][:12]}... is not stored; label it first")
-        maps = self._maps() if self.k else {}
+        maps = self._maps() if self.k else {}  # after the rows: committed with their count
         out = []
         for key in keys:
             text, finish, start, rows = found[key]
@@ -206,7 +244,11 @@ class GenerationStore:
         show_progress: bool = True,
         desc: str = "teacher answers",
     ) -> FillStats:
-        """Generate what is not stored yet, ``compute(indices)`` per batch of ``keys``."""
+        """Generate what is not stored yet, ``compute(indices)`` per batch of ``keys``.
+
+        Each batch is checked again just before it is asked, so keys another process
+        committed meanwhile are not asked of the teacher twice.
+        """
         from tqdm.auto import tqdm
 
         todo_keys = set(self.missing(keys))
@@ -216,13 +258,17 @@ class GenerationStore:
             if key in todo_keys and key not in seen:
                 seen.add(key)
                 todo.append(i)
-        unique = len(set(keys))
+        unique, computed = len(set(keys)), 0
         with tqdm(total=len(todo), desc=desc, unit="prompt", disable=not show_progress) as bar:
             for start in range(0, len(todo), batch_size):
                 batch = todo[start : start + batch_size]
-                self.put([keys[i] for i in batch], compute(batch))
+                still = set(self.missing([keys[i] for i in batch]))
+                batch_todo = [i for i in batch if keys[i] in still]
+                if batch_todo:
+                    self.put([keys[i] for i in batch_todo], compute(batch_todo))
+                    computed += len(batch_todo)
                 bar.update(len(batch))
-        return FillStats(unique, len(todo), unique - len(todo))
+        return FillStats(unique, computed, unique - computed)
 
     def close(self) -> None:
         self._db.close()

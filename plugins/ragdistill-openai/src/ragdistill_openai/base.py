@@ -27,6 +27,9 @@ CONNECTION_OPTIONS = (
 class OpenAIBacked:
     """Mixin placed before a stage contract: ``class X(OpenAIBacked, Embedder)``."""
 
+    #: Talks to a server: ragdistill refuses it as an artifact's loader unless the caller
+    #: passes ``allow_network=True`` (see :func:`ragdistill.loading.is_network_loader`).
+    network = True
     model: str
     client: OpenAIClient
 
