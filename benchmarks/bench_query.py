@@ -92,7 +92,9 @@ def section(results: dict[str, tuple[dict, dict]], args: argparse.Namespace, sec
         "Latency: one query per call on the first evaluated queries, every model arm in the "
         "same run, on the shared 2-core CPU (fp32, 2 threads), possibly under load from other "
         f"jobs. Wall time of this run {seconds / 60:.0f} min (a resumed run counts only its "
-        "own time). The training recipe was not tuned on the evaluated queries.",
+        "own time: the teacher's outputs came from earlier `--label-only` runs, about 1.4 s "
+        "per rewrite and 3 s per expansion). The training recipe (3 epochs, lr 1e-4, all "
+        "weights, as the generator's) was not tuned on the evaluated queries.",
     ]
     return "\n".join(lines)
 
@@ -129,6 +131,10 @@ def table(ab: dict) -> list[str]:
     return rows
 
 
+def comps_arms(ab: dict) -> set[str]:
+    return {c["arm"] for c in ab["comparisons"]}
+
+
 def verdict(task: str, ab: dict, labelling: dict) -> list[str]:
     comps = {(c["metric"], c["arm"], c["reference"]): c for c in ab["comparisons"]}
     teacher = comps[("ndcg@10", "teacher", "raw")]
@@ -140,6 +146,17 @@ def verdict(task: str, ab: dict, labelling: dict) -> list[str]:
     if task == "rewrite":
         counts += f"; conversations made: `{json.dumps(labelling.get('data'))}`"
     out = [counts + "."]
+    beaten = [a for a in ("history", "gold") if a in ab["arms"] and a in comps_arms(ab)
+              and ab["arms"][a]["metrics"]["ndcg@10"] > ab["arms"]["teacher"]["metrics"]["ndcg@10"]]  # fmt: skip
+    if "history" in beaten:
+        out.append(
+            "**The joined conversation beats the teacher here** (history nDCG@10 "
+            f"{ab['arms']['history']['metrics']['ndcg@10']:.3f}): every earlier turn of these "
+            "conversations asks about the target paragraph (they are that paragraph's SQuAD "
+            "questions), so the history alone names it. Real conversations drift; on this data "
+            "the teacher is not the strongest arm, and the student's share is of the teacher's "
+            "lift, not of the best achievable."
+        )
     if not (teacher["low"] > 0 or teacher["high"] < 0):
         out.append(
             f"**The teacher itself gives no significant nDCG@10 lift here** "
@@ -147,11 +164,17 @@ def verdict(task: str, ab: dict, labelling: dict) -> list[str]:
             "data the transform does not help retrieval, so the student's share of a lift "
             "that is not there means little. That is a finding about the task, not hidden."
         )
+    if gain is not None:
+        above = gain["low"] > 0, f"student - before {gain['diff']:+.3f}, CI low {gain['low']:+.3f}"
+    else:  # results written before the paired comparison: the lifts' CIs must not overlap
+        mine, before = comps[("ndcg@10", "student", "raw")], comps[("ndcg@10", "baseline", "raw")]
+        above = (mine["low"] > before["high"],
+                 f"lift CIs {mine['low']:+.3f}..{mine['high']:+.3f} vs "
+                 f"{before['low']:+.3f}..{before['high']:+.3f}, not overlapping")  # fmt: skip
     checks = [
-        (share["mean"] >= 0.9, f"keeps >= 90% of the teacher's lift ({share['mean']:.0%})"),
-        (gain is not None and gain["low"] > 0,
-         "clearly above the student before (CI low "
-         f"{'-' if gain is None else format(gain['low'], '+.3f')})"),
+        (share["mean"] >= 0.9, f"keeps >= 90% of the teacher's lift ({share['mean']:.0%}, "
+                               f"CI {share['low']:.0%} to {share['high']:.0%})"),
+        (above[0], f"clearly above the student before ({above[1]})"),
         (speed >= 5, f">= 5x lower latency ({speed:.1f}x at p50)"),
     ]  # fmt: skip
     out.append("Against the bar: " + "; ".join(
@@ -174,6 +197,10 @@ def main() -> None:
     parser.add_argument("--student-prompt", choices=["teacher", "bare"], default="bare")
     parser.add_argument("--latency-queries", type=int, default=30)
     parser.add_argument("--no-write", action="store_true", help="Do not touch BENCHMARKS.md.")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Rewrite the section from the last run's ab.json files.")  # fmt: skip
+    parser.add_argument("--wall-minutes", type=float, default=None,
+                        help="With --report-only: the wall time the run took.")  # fmt: skip
     parser.add_argument("--label-only", action="store_true",
                         help="Stop once the teacher has transformed every query (resumable).")  # fmt: skip
     args = parser.parse_args()
@@ -189,6 +216,12 @@ def main() -> None:
 
     start = time.perf_counter()
     results = {}
+    if args.report_only:  # the section again from the last run's results
+        for task in args.tasks:
+            run = args.out / task / "run"
+            results[task] = (json.loads((run / "ab" / "ab.json").read_text()),
+                             json.loads((run / "labelling.json").read_text()))  # fmt: skip
+        args.tasks = []
     for task in args.tasks:
         recipe = parse_recipe(recipe_for(task, args), where=f"bench_query {task} recipe")
         if args.label_only:
@@ -201,7 +234,10 @@ def main() -> None:
         results[task] = (ab, labelling)
     if args.label_only:
         return
-    text = section(results, args, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    if args.report_only and args.wall_minutes is not None:
+        seconds = args.wall_minutes * 60
+    text = section(results, args, seconds)
     print(text)
     if not args.no_write and set(results) == {"rewrite", "expand"}:
         replace_section(ROOT / "BENCHMARKS.md", "query", "Query-transformer distillation", text)

@@ -32,6 +32,9 @@ DOC_KEY = "doc_id"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
 
 
+_SQL_VARIABLES = 30_000
+
+
 class IndexMismatchError(ConfigError):
     """The collection was built with another embedder or dimension."""
 
@@ -244,16 +247,22 @@ class ChromaIndex:
         out: list[list[tuple[str, float]]] = [[] for _ in range(len(vectors))]
         pending = list(range(len(vectors)))
         while pending:
-            got = self._collection.query(
-                query_embeddings=vectors[pending], n_results=n, include=["metadatas", "distances"]
-            )
             retry = []
-            for row, qi in enumerate(pending):
-                hits = zip(got["ids"][row], got["metadatas"][row], got["distances"][row])
-                ranked = _rank(hits, by_document)
-                if by_document and len(ranked) < k and n < self._count:
-                    retry.append(qi)
-                out[qi] = ranked[:k]
+            # Chroma answers a batch with one SQL statement of about n variables per
+            # query: batches stay under SQLite's limit of 32,766.
+            step = max(1, _SQL_VARIABLES // n)
+            for start in range(0, len(pending), step):
+                chunk = pending[start : start + step]
+                got = self._collection.query(
+                    query_embeddings=vectors[chunk], n_results=n,
+                    include=["metadatas", "distances"],
+                )  # fmt: skip
+                for row, qi in enumerate(chunk):
+                    hits = zip(got["ids"][row], got["metadatas"][row], got["distances"][row])
+                    ranked = _rank(hits, by_document)
+                    if by_document and len(ranked) < k and n < self._count:
+                        retry.append(qi)
+                    out[qi] = ranked[:k]
             pending, n = retry, min(self._count, n * 4)
         return out
 

@@ -42,6 +42,8 @@ class QueryABResult(ResultFile):
     describe: dict[str, Any]
     sample: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: ``per_query[arm][metric]``: each evaluated query's score, in order (for re-analysis).
+    per_query: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryABResult:
@@ -138,6 +140,8 @@ def build_result(
     pairs = [(a, "raw") for a in runs if a != "raw"]
     if "teacher" in runs:
         pairs += [(a, "teacher") for a in ("student", "baseline") if a in runs]
+    if "student" in runs and "baseline" in runs:
+        pairs.append(("student", "baseline"))  # what distillation itself added
     for arm, ref in pairs:
         for m in METRICS:
             ci = paired_bootstrap(scores[ref][m], scores[arm][m], n_resamples=n_bootstrap,
@@ -162,4 +166,4 @@ def build_result(
         for i, e in list(enumerate(examples))[::step][:sample_size]
     ]
     return QueryABResult(task, len(examples), num_queries, dataset, arms, comparisons, shares,
-                         describe, sample, list(notes or []))  # fmt: skip
+                         describe, sample, list(notes or []), scores)  # fmt: skip

@@ -59,8 +59,11 @@ class CorpusSearch:
     def search(self, texts: Sequence[str]) -> list[list[str]]:
         """The ``depth`` best documents of each text."""
         todo = list(dict.fromkeys(t for t in texts if t not in self._seen))
-        for start in range(0, len(todo), 256):
-            chunk = todo[start : start + 256]
+        # Chroma answers a query batch with one SQL statement (a few candidates per
+        # document wanted, per text): keep it under SQLite's 32,766 variables.
+        step = max(1, 8000 // (3 * self.depth))
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
             hits = self.index.search(chunk, self.depth)
             self._seen.update((t, [doc for doc, _ in row]) for t, row in zip(chunk, hits))
         return [self._seen[t] for t in texts]
