@@ -157,6 +157,19 @@ def verdict(task: str, ab: dict, labelling: dict) -> list[str]:
             "the teacher is not the strongest arm, and the student's share is of the teacher's "
             "lift, not of the best achievable."
         )
+    if teacher["high"] < 0:
+        out.append(
+            f"**The teacher's transform hurts retrieval here** (nDCG@10 {teacher['diff']:+.3f} "
+            f"[{teacher['low']:+.3f}, {teacher['high']:+.3f}]): the query itself, searched alone, "
+            "is the strongest arm, and a share of a negative lift means nothing. That is a "
+            "finding about the task on this data (SciFact claims are already precise search "
+            "queries), not hidden. The student hurts less than the teacher."
+        )
+    if task == "expand":
+        out.append(
+            "Latency of this task was measured under load (the test suite and a quickstart ran "
+            "beside it): its ratio is not comparable with the rewrite's."
+        )
     if not (teacher["low"] > 0 or teacher["high"] < 0):
         out.append(
             f"**The teacher itself gives no significant nDCG@10 lift here** "
