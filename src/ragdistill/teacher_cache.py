@@ -269,28 +269,47 @@ class TeacherCache:
         Each batch is checked again just before it is computed, so keys another process
         committed meanwhile are not asked of the teacher twice.
         """
-        from tqdm.auto import tqdm
-
-        todo_keys = set(self.missing(keys))
-        todo = [i for i, k in enumerate(keys) if k in todo_keys]
-        seen: set[str] = set()
-        todo = [i for i in todo if not (keys[i] in seen or seen.add(keys[i]))]  # type: ignore[func-returns-value]
-        unique_total = len(set(keys))
-        computed = 0
-        bar = tqdm(total=len(todo), desc=desc, unit="text", disable=not show_progress)
-        with bar:
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start : start + batch_size]
-                still = set(self.missing([keys[i] for i in batch]))
-                batch_todo = [i for i in batch if keys[i] in still]
-                if batch_todo:
-                    self.put([keys[i] for i in batch_todo], compute(batch_todo))
-                    computed += len(batch_todo)
-                bar.update(len(batch))
-        return FillStats(unique_total, computed, unique_total - computed)
+        return fill_missing(self, keys, compute, batch_size=batch_size,
+                            show_progress=show_progress, desc=desc, unit="text")  # fmt: skip
 
     def close(self) -> None:
         self._db.close()
+
+
+def fill_missing(
+    cache: Any,
+    keys: Sequence[str],
+    compute: Callable[[list[int]], Any],
+    *,
+    batch_size: int,
+    show_progress: bool,
+    desc: str,
+    unit: str,
+) -> FillStats:
+    """Store ``compute(indices)`` in ``cache`` (its ``missing`` and ``put``) for each
+    batch of the keys it lacks, first occurrences only. Each batch is checked again just
+    before it is computed, so keys another process committed meanwhile are not asked of
+    the teacher twice."""
+    from tqdm.auto import tqdm
+
+    todo_keys = set(cache.missing(keys))
+    seen: set[str] = set()
+    todo = []
+    for i, key in enumerate(keys):
+        if key in todo_keys and key not in seen:
+            seen.add(key)
+            todo.append(i)
+    unique, computed = len(set(keys)), 0
+    with tqdm(total=len(todo), desc=desc, unit=unit, disable=not show_progress) as bar:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            still = set(cache.missing([keys[i] for i in batch]))
+            batch_todo = [i for i in batch if keys[i] in still]
+            if batch_todo:
+                cache.put([keys[i] for i in batch_todo], compute(batch_todo))
+                computed += len(batch_todo)
+            bar.update(len(batch))
+    return FillStats(unique, computed, unique - computed)
 
 
 def embedding_keys(texts: Iterable[str], input_type: str) -> list[str]:

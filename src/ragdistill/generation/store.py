@@ -41,6 +41,7 @@ from ragdistill.teacher_cache import (
     FillStats,
     append_after_committed,
     default_cache_root,
+    fill_missing,
     truncate_to,
     writer_lock,
 )
@@ -249,26 +250,8 @@ class GenerationStore:
         Each batch is checked again just before it is asked, so keys another process
         committed meanwhile are not asked of the teacher twice.
         """
-        from tqdm.auto import tqdm
-
-        todo_keys = set(self.missing(keys))
-        seen: set[str] = set()
-        todo = []
-        for i, key in enumerate(keys):
-            if key in todo_keys and key not in seen:
-                seen.add(key)
-                todo.append(i)
-        unique, computed = len(set(keys)), 0
-        with tqdm(total=len(todo), desc=desc, unit="prompt", disable=not show_progress) as bar:
-            for start in range(0, len(todo), batch_size):
-                batch = todo[start : start + batch_size]
-                still = set(self.missing([keys[i] for i in batch]))
-                batch_todo = [i for i in batch if keys[i] in still]
-                if batch_todo:
-                    self.put([keys[i] for i in batch_todo], compute(batch_todo))
-                    computed += len(batch_todo)
-                bar.update(len(batch))
-        return FillStats(unique, computed, unique - computed)
+        return fill_missing(self, keys, compute, batch_size=batch_size,
+                            show_progress=show_progress, desc=desc, unit="prompt")  # fmt: skip
 
     def close(self) -> None:
         self._db.close()
