@@ -13,30 +13,38 @@ checks the manifest's shape and :func:`verify_artifact` the folder against it
   only for a folder with nothing to load);
 - each file's size is compared before its sha256, so a wrong entry is refused without
   reading the file;
-- pickle-based weight files are refused, listed or not.
+- pickle-format files, indexes of pickle shards and ``modules.json`` paths leaving the
+  folder are refused, listed or not (:mod:`ragdistill.artifact_checks`, which checks
+  plain model folders too).
 
 :func:`check_load_options` says which loader options a manifest may never carry.
+:func:`save_staged` writes an artifact through a staging folder, and
+:func:`disk_space_for` turns a full disk during a write into one
+:class:`~ragdistill.errors.DiskFullError` naming the folder and the space needed.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ragdistill.artifact_checks import check_modules, refuse_pickles
 from ragdistill.contracts import Stage
-from ragdistill.errors import ChecksumError, ConfigError
+from ragdistill.credentials import mask_secrets
+from ragdistill.errors import ChecksumError, ConfigError, DiskFullError
 
 MANIFEST_NAME = "ragdistill.json"
 FORMAT_VERSION = 1
-# Weight formats that unpickle on load: never written, never loaded.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 #: Files that hold weights or code: an artifact's manifest must list every one it holds.
 LOADABLE_SUFFIXES = (
     ".safetensors", ".onnx", ".gguf", ".ggml", ".h5", ".msgpack", ".ot", ".npy", ".npz",
@@ -87,6 +95,83 @@ REFUSED_LOAD_OPTION_ENDINGS = {
     "_file": "reads or writes files wherever it names",
 }
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: errno values of a full disk (or a full quota on it).
+DISK_FULL_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None
+)
+#: The same errors as libraries that write from Rust word them: safetensors raises
+#: ``SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull,
+#: message: \"No space left on device\" })")``, tokenizers ``No space left on device
+#: (os error 28)``; Windows says "There is not enough space on the disk".
+_DISK_FULL_TEXT = re.compile(
+    r"No space left on device|StorageFull|QuotaExceeded|Disk quota exceeded|"
+    r"not enough space on the disk",
+    re.IGNORECASE,
+)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it was raised from or while handling, says the
+    disk is full: an ``OSError`` with ``ENOSPC``/``EDQUOT``, or a library's wrapping of
+    one (safetensors' ``SafetensorError``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            if current.errno in DISK_FULL_ERRNOS:
+                return True
+        elif _DISK_FULL_TEXT.search(str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def format_size(size: int) -> str:
+    """``size`` bytes in a unit a person reads: "512 bytes", "3.4 MB", "1.2 GB"."""
+    if size < 1000:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _free_space(folder: Path) -> int | None:
+    """Bytes free on the disk holding ``folder`` (or its nearest existing parent)."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
+
+
+@contextmanager
+def disk_space_for(folder: str | os.PathLike[str], what: str, needed: int) -> Iterator[None]:
+    """Raise running out of disk space inside the block as one :class:`DiskFullError`.
+
+    ``what`` (e.g. "checkpoint step 40") is being written into ``folder`` and takes about
+    ``needed`` bytes. Any other error passes through unchanged. Writers put their files
+    in a temporary folder and rename it when complete, so the error leaves the last
+    good checkpoint or artifact as it was, and a rerun resumes from it.
+    """
+    try:
+        yield
+    except Exception as exc:  # an inner guard's DiskFullError is restated for the whole write
+        if not is_disk_full(exc):
+            raise
+        path = Path(folder)
+        free = _free_space(path)
+        shown_free = f"{format_size(free)} free now" if free is not None else "free space unknown"
+        raise DiskFullError(
+            f"the disk is full: writing {what} to {path} needs about {format_size(needed)} "
+            f"({shown_free}). Free space on that disk and run the same command again: the "
+            "distillation resumes from its last complete checkpoint"
+        ) from exc
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -118,6 +203,30 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def save_staged(
+    model: Any, folder: Path, add_manifest: Callable[[Path], None], *, what: str
+) -> None:
+    """Save a student ``model`` (``save_artifact``, ``state_dict``) and its manifest
+    (``add_manifest(staging)``) in a staging folder, then rename that to ``folder``.
+
+    A kill or a full disk leaves no half-written ``folder``: the partial staging folder is
+    removed, and a full disk raises :class:`~ragdistill.errors.DiskFullError` naming the
+    folder and about the model's size (``what`` says what it is, in the message).
+    """
+    staging = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    needed = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    try:
+        with disk_space_for(folder.parent, what, needed):
+            model.save_artifact(staging)
+            add_manifest(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+
+
 def write_manifest(
     root: str | os.PathLike[str],
     *,
@@ -134,6 +243,8 @@ def write_manifest(
 
     Refuses what no load would accept: pickle files, a symbolic link leaving the folder,
     and ``load_options`` a manifest may not carry (see :func:`check_load_options`).
+    Credentials in ``teacher``, ``student`` and ``recipe`` are masked
+    (:func:`~ragdistill.credentials.mask_secrets`).
     """
     path = Path(root)
     if not (isinstance(stage, str) and stage.isidentifier()):
@@ -141,24 +252,37 @@ def write_manifest(
     check_load_options(dict(load_options or {}), f"write_manifest({os.fspath(root)!r})")
     refuse_links_outside(path)
     refuse_pickles(path)
+    check_modules(path, trust_remote_code=None)
     manifest = {
         "format_version": FORMAT_VERSION,
         "stage": stage,
         "loader": loader,
         "load_options": dict(load_options or {}),
-        "teacher": dict(teacher or {}),
-        "student": dict(student or {}),
-        "recipe": dict(recipe or {}),
+        # Descriptions of components built in code may hold a key a recipe never can.
+        "teacher": mask_secrets(dict(teacher or {})),
+        "student": mask_secrets(dict(student or {})),
+        "recipe": mask_secrets(dict(recipe or {})),
         "data_fingerprint": data_fingerprint,
         "metrics": dict(metrics or {}),
         "libraries": library_versions(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": file_checksums(path),
     }
-    tmp = path / f".{MANIFEST_NAME}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    tmp.replace(path / MANIFEST_NAME)
+    _write_json_atomically(path / MANIFEST_NAME, manifest, what="the artifact manifest")
     return manifest
+
+
+def _write_json_atomically(path: Path, data: Mapping[str, Any], *, what: str) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then replace ``path`` with it."""
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with disk_space_for(path.parent, what, len(text.encode())):
+            tmp.write_text(text)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
 
 
 def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -287,10 +411,7 @@ def update_metrics(root: str | os.PathLike[str], metrics: Mapping[str, Any]) -> 
     if manifest is None:
         raise ConfigError(f"{root} has no {MANIFEST_NAME}; it is not a ragdistill artifact")
     manifest["metrics"] = {**manifest.get("metrics", {}), **metrics}
-    path = Path(root) / MANIFEST_NAME
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
+    _write_json_atomically(Path(root) / MANIFEST_NAME, manifest, what="the artifact manifest")
 
 
 def verify_artifact(
@@ -301,7 +422,9 @@ def verify_artifact(
 
     Every listed path must stay inside the folder, symbolic links resolved; no link in
     the folder may leave it; every weight or code file (:data:`LOADABLE_SUFFIXES`) must
-    be listed; every size is compared before any file is hashed; pickle files are refused.
+    be listed; every size is compared before any file is hashed; pickle files, indexes of
+    pickle shards and module paths leaving the folder are refused
+    (:mod:`ragdistill.artifact_checks`).
     """
     path = Path(root)
     if manifest is None:
@@ -313,6 +436,7 @@ def verify_artifact(
     base = path.resolve()
     found = refuse_links_outside(path)
     refuse_pickles(path)
+    check_modules(path, trust_remote_code=None)  # classes: when the caller's option is known
     listed: dict[Path, tuple[Path, str]] = {}
     for rel, expected in manifest["files"].items():
         file = _inside(base, rel, where)
@@ -398,12 +522,3 @@ def refuse_links_outside(root: Path) -> list[Path]:
                 )
         files += [Path(folder, name) for name in names]
     return files
-
-
-def refuse_pickles(root: Path) -> None:
-    found = [p.name for p in root.rglob("*") if p.suffix in PICKLE_SUFFIXES and p.is_file()]
-    if found:
-        raise ChecksumError(
-            f"{root} contains pickle-based weight files ({', '.join(sorted(found)[:5])}); "
-            "ragdistill loads safetensors only: re-save the model with safe_serialization=True"
-        )

@@ -26,6 +26,8 @@ from ragdistill.errors import ConfigError
 #: stays under that limit and nothing is silently truncated.
 DEFAULT_CHUNK_SIZE = 800
 DEFAULT_CHUNK_OVERLAP = 100
+#: A dataset with fewer documents is refused: there is nothing to retrieve or distill on.
+MIN_DOCUMENTS = 1
 
 L = TypeVar("L", bound="DatasetLoader")
 
@@ -74,6 +76,11 @@ class RetrievalDataset:
     sources: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if len(self.corpus) < MIN_DOCUMENTS:
+            raise ConfigError(
+                f"dataset {self.name!r} has {len(self.corpus)} documents, fewer than the "
+                f"{MIN_DOCUMENTS} a dataset needs; check the files it was read from"
+            )
         for doc_id, doc in self.corpus.items():
             if doc.id != doc_id:
                 raise ConfigError(f"dataset {self.name!r}: corpus key {doc_id!r} holds {doc.id!r}")
@@ -239,6 +246,8 @@ class DatasetLoader(ABC):
 
     Register a subclass with the ``register_datasets`` hook; a recipe's ``[data]``
     table is validated against the subclass's ``__init__`` by :meth:`from_options`.
+    The built-in loaders run :mod:`ragdistill.data.checks` on what they read (undecodable
+    bytes, repeated ids, very long texts); a plugin's loader may use them too.
     """
 
     options: dict[str, Any] = {}  # noqa: RUF012 (replaced per instance, never mutated)

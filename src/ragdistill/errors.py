@@ -32,6 +32,11 @@ class ChecksumError(RagdistillError):
     """A file's sha256 differs from the one recorded; the file is not used."""
 
 
+class DiskFullError(RagdistillError, OSError):
+    """A checkpoint or artifact write ran out of disk space; the message names the folder
+    and about how much space the write needs. A rerun after freeing space resumes."""
+
+
 class MissingDependencyError(RagdistillError, ImportError):
     """An optional library is needed for this feature; the message says what to install."""
 

@@ -8,11 +8,13 @@ This sits above the registry (it looks loaders and runtimes up by name) and abov
 
 What a load trusts an artifact with: the manifest names the stage, the loader and
 options that tune how the folder's own model runs; the files it lists are checked
-(:func:`~ragdistill.artifacts.verify_artifact`). It can never widen the load: options
-that run code, load another model, reach a server, pick credentials or name files
-elsewhere are refused (:func:`~ragdistill.artifacts.check_load_options`), and a loader
-that talks to a server (:func:`is_network_loader`) is refused unless the caller passes
-``allow_network=True``. ``trust_remote_code`` and the like come only from the caller.
+(:func:`~ragdistill.artifacts.verify_artifact`). No folder, artifact or plain, may
+make a load unpickle a file or load a module from outside it
+(:func:`~ragdistill.artifact_checks.check_model_folder`). A manifest can never widen
+the load: options that run code, load another model, reach a server, pick credentials
+or name files elsewhere are refused (:func:`~ragdistill.artifacts.check_load_options`),
+and a loader that talks to a server (:func:`is_network_loader`) is refused unless the
+caller passes ``allow_network=True``. ``trust_remote_code`` and the like come only from the caller.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
+from ragdistill.artifact_checks import check_model_folder
 from ragdistill.artifacts import (
     MANIFEST_NAME,
     check_load_options,
@@ -132,8 +135,10 @@ def locate(path_or_name: str | os.PathLike[str], stage: Stage | None = None) -> 
 
     Refuses a manifest that is malformed or whose ``load_options`` would widen the load
     (:func:`~ragdistill.artifacts.check_load_options`), before any file is hashed; then
-    a folder that does not match its manifest, and a folder of another stage than
-    ``stage``. A runtime's :meth:`~ragdistill.runtime.RuntimeBackend.load` starts here.
+    a folder that does not match its manifest, a plain folder holding pickle-format
+    weights (:func:`~ragdistill.artifact_checks.check_model_folder`), and a folder of
+    another stage than ``stage``. A runtime's
+    :meth:`~ragdistill.runtime.RuntimeBackend.load` starts here.
     """
     registry = default_registry()
     root = model_folder(path_or_name)
@@ -145,6 +150,7 @@ def locate(path_or_name: str | os.PathLike[str], stage: Stage | None = None) -> 
         verify_artifact(root, manifest)
         found_stage, loader = manifest["stage"], manifest["loader"]
     else:
+        check_model_folder(root, trust_remote_code=None)  # classes: when the load runs
         found_stage, loader = guess_loader(root, registry)
     if stage is not None and stage != found_stage:
         kinds = sorted(e.name for e in registry.entries("teacher", stage=stage))

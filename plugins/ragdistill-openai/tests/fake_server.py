@@ -9,8 +9,13 @@
   get :func:`fake_logprobs` for their reply (``token_id:N`` tokens when the body has
   ``return_tokens_as_token_ids``); streams never carry logprobs.
 * Switches on :class:`ServerState`: queued failures (429 with ``Retry-After``, 500...),
-  a required API key, a per-request delay, logprobs on/off. Counters: requests per
-  path, the most requests ever in flight at once, request start times and bodies.
+  queued broken streams (:meth:`ServerState.break_stream`: the body cut off mid-chunk,
+  or ended cleanly without ``data: [DONE]``), a required API key, a per-request delay,
+  logprobs on/off, the embedding ``dimension``. Counters: requests per path, the most
+  requests ever in flight at once, request start times and bodies.
+
+Streams are sent as real servers send them: HTTP/1.1 with chunked transfer encoding,
+so a cut body is one the client can tell from a complete one.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 EMBEDDINGS = "/v1/embeddings"
 CHAT = "/v1/chat/completions"
@@ -38,6 +43,7 @@ class ServerState:
     logprobs: bool = True
     dimension: int = 8
     failures: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    stream_breaks: list[tuple[Literal["cut", "end"], int | None]] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
@@ -51,6 +57,15 @@ class ServerState:
         """The next ``times`` requests get ``status`` (429s carry ``Retry-After``)."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self.failures.extend([(status, headers)] * times)
+
+    def break_stream(
+        self, how: Literal["cut", "end"], after: int | None = 0, times: int = 1
+    ) -> None:
+        """The next ``times`` streamed replies stop after ``after`` text pieces (``None``:
+        after every piece and the ``finish_reason`` event): ``"cut"`` drops the connection
+        mid-body (no closing chunk), ``"end"`` ends the body cleanly without
+        ``data: [DONE]``."""
+        self.stream_breaks.extend([(how, after)] * times)
 
     @property
     def total(self) -> int:
@@ -219,18 +234,32 @@ class Handler(BaseHTTPRequestHandler):
         return {"object": "chat.completion", "choices": [choice], "usage": {}}
 
     def _stream(self, body: dict[str, Any], text: str, finish: str) -> None:
+        with self.state.lock:
+            broken = self.state.stream_breaks.pop(0) if self.state.stream_breaks else None
+        self.protocol_version = "HTTP/1.1"  # chunked; this connection still closes after
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         pieces = [w + " " for w in text.split(" ")]
         pieces[-1] = pieces[-1][:-1]
         events = [{"choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
         events += [{"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces]
         events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
-        for event in events:
-            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        chunks = [f"data: {json.dumps(event)}\n\n".encode() for event in events]
+        chunks.append(b": keep-alive comment\n\ndata: [DONE]\n\n")
+        if broken is not None:
+            how, after = broken
+            chunks = chunks[: len(events) if after is None else 1 + after]
+            if how == "cut":  # half of the next event, then the connection drops
+                chunks.append(b'data: {"choices": [{"index": 0, "del')
+        for chunk in chunks:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.flush()
-        self.wfile.write(b": keep-alive comment\n\ndata: [DONE]\n\n")
+        if broken is not None and broken[0] == "cut":
+            self.close_connection = True
+            return  # no closing chunk: the body ends mid-stream
+        self.wfile.write(b"0\r\n\r\n")
 
     def _json(
         self, payload: dict[str, Any], status: int = 200, headers: dict | None = None

@@ -398,17 +398,17 @@ def test_token_kd_without_teacher_tokenizer_asks_the_server_nothing(
 # -- what must not depend on how the teacher is reached ------------------------------------
 
 
-def test_an_inline_api_key_stays_out_of_the_outputs(
+def test_an_inline_api_key_is_refused_and_never_echoed(
     tmp_path: Path, server: FakeOpenAIServer, student_path: Path, retriever_path: Path, squad: Path
 ) -> None:
     server.state.api_key = KEY
     path = write_recipe(tmp_path, server=server, student=student_path, retriever=retriever_path,
                         squad=squad, teacher=f'api_key = "{KEY}"')  # fmt: skip
-    artifact = distill(path)
-    assert set(server.state.authorization) == {f"Bearer {KEY}"}
-    assert KEY not in json.dumps(read_manifest(artifact)["teacher"])
-    assert KEY not in (tmp_path / "out" / "recipe.json").read_text()
-    assert KEY not in json.dumps(read_manifest(artifact))
+    with pytest.raises(ConfigError, match=r"\[teacher\] api_key.*api_key_env") as caught:
+        distill(path)
+    assert KEY not in str(caught.value)
+    assert not server.state.authorization  # refused before any request
+    assert not (tmp_path / "out" / "recipe.json").exists()
 
 
 @pytest.mark.xfail(

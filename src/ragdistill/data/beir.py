@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ragdistill.datasets import DatasetLoader, Document, RetrievalDataset
+from ragdistill.data.checks import (
+    Decoder,
+    DuplicateIds,
+    EncodingErrors,
+    UniqueIds,
+    check_max_chars,
+    finish,
+)
+from ragdistill.datasets import MIN_DOCUMENTS, DatasetLoader, Document, RetrievalDataset
 from ragdistill.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 LAYOUT = (
     'a BEIR folder holds corpus.jsonl (lines {"_id", "title", "text"}), queries.jsonl '
@@ -26,6 +37,13 @@ class BeirDataset(DatasetLoader):
     ``max_queries`` keeps the first judged queries in file order; ``max_corpus`` keeps
     every document judged for them, then other documents in file order up to that
     many. ``chunk_size=None`` (the default) embeds each abstract whole, as BEIR does.
+
+    Bad input is refused, one line naming the file: bytes that are not UTF-8 (unless
+    ``encoding_errors="replace"``), a repeated query or document id (unless
+    ``duplicate_ids="keep-first"``), an empty corpus, and qrels that leave no query with
+    a relevant document. Judgements naming unknown ids are ignored with a warning.
+    ``max_chars`` cuts every text to that many characters (see
+    :func:`ragdistill.data.checks.finish`).
     """
 
     def __init__(
@@ -37,6 +55,9 @@ class BeirDataset(DatasetLoader):
         chunk_size: int | None = None,
         chunk_overlap: int = 0,
         unjudged_queries: bool = False,
+        encoding_errors: EncodingErrors = "strict",
+        duplicate_ids: DuplicateIds = "error",
+        max_chars: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.unjudged_queries = unjudged_queries
@@ -45,37 +66,56 @@ class BeirDataset(DatasetLoader):
         self.max_queries = max_queries
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self.encoding_errors = encoding_errors
+        self.duplicate_ids = duplicate_ids
+        self.max_chars = max_chars
         for name, value in (("max_corpus", max_corpus), ("max_queries", max_queries)):
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
+        check_max_chars(max_chars)
 
     def load(self) -> RetrievalDataset:
         corpus_file, queries_file, qrels_file = self._files()
-        qrels = _read_qrels(qrels_file)
+        decoder = Decoder(self.encoding_errors)
+        judgements = _read_qrels(qrels_file, decoder)
+        query_ids = UniqueIds(queries_file, "query", self.duplicate_ids)
         queries: dict[str, str] = {}
         unjudged: dict[str, str] = {}
-        for number, obj in read_json_lines(queries_file):
+        for number, obj in read_json_lines(queries_file, decoder):
             qid = _field(obj, "_id", queries_file, number)
-            if qid not in qrels:
+            if not query_ids.first(qid):
+                continue
+            if qid not in judgements:
                 unjudged[qid] = str(obj.get("text", ""))
             elif self.max_queries is None or len(queries) < self.max_queries:
                 queries[qid] = str(obj.get("text", ""))
-        qrels = {q: qrels[q] for q in queries}
+        query_ids.finish()
+        qrels = {q: judgements[q] for q in queries}
         if self.unjudged_queries:
             queries.update(unjudged)
         needed = {d for judged in qrels.values() for d in judged}
+        doc_ids = UniqueIds(corpus_file, "document", self.duplicate_ids)
         corpus: dict[str, Document] = {}
         extra = 0
-        for number, obj in read_json_lines(corpus_file):
+        for number, obj in read_json_lines(corpus_file, decoder):
             doc_id = _field(obj, "_id", corpus_file, number)
+            if not doc_ids.first(doc_id):
+                continue
             if doc_id not in needed:
                 if self.max_corpus is not None and len(needed) + extra >= self.max_corpus:
                     continue
                 extra += 1
             corpus[doc_id] = Document(doc_id, str(obj.get("title") or ""), str(obj.get("text", "")))
-        # qrels may judge documents absent from the corpus file; they cannot be retrieved.
+        doc_ids.finish()
+        decoder.report()
+        if not corpus:
+            raise ConfigError(
+                f"{corpus_file} holds no documents (a dataset needs at least {MIN_DOCUMENTS}); "
+                f"{LAYOUT}"
+            )
+        # Judgements of documents absent from the corpus file cannot be retrieved.
         qrels = {q: {d: g for d, g in judged.items() if d in corpus} for q, judged in qrels.items()}
-        return RetrievalDataset(
+        dataset = RetrievalDataset(
             name=f"beir:{self.path.name}",
             corpus=corpus,
             queries=queries,
@@ -84,6 +124,8 @@ class BeirDataset(DatasetLoader):
             chunk_size=self.chunk_size,
             chunk_overlap=self.chunk_overlap,
         )
+        _check_judgements(dataset, judgements, query_ids, doc_ids, qrels_file)
+        return finish(dataset, self.path, self.max_chars)
 
     def _files(self) -> tuple[Path, Path, Path]:
         if not self.path.is_dir():
@@ -101,11 +143,38 @@ class BeirDataset(DatasetLoader):
         return files
 
 
-def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
+def _check_judgements(
+    dataset: RetrievalDataset,
+    qrels: dict[str, dict[str, int]],
+    query_ids: UniqueIds,
+    doc_ids: UniqueIds,
+    path: Path,
+) -> None:
+    """Refuse a dataset left with no judged query; warn about judgements of unknown ids."""
+    rows = sum(len(judged) for judged in qrels.values())
+    no_query = sum(len(judged) for q, judged in qrels.items() if q not in query_ids)
+    no_doc = sum(d not in doc_ids for q, judged in qrels.items() if q in query_ids for d in judged)
+    counts = (
+        f"{no_query} of its {rows} judgements name queries not in "
+        f"{Path(query_ids.path).name}, {no_doc} name documents not in {Path(doc_ids.path).name}"
+    )
+    if not dataset.evaluable_query_ids():
+        raise ConfigError(
+            f"{path} leaves no query with a relevant document ({counts}); the three files "
+            "must use the same ids: check the split and the id columns"
+        )
+    if no_query or no_doc:
+        log.warning("%s: %s; those judgements are ignored, so scores leave them out", path, counts)
+
+
+def _read_qrels(path: Path, decoder: Decoder) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            parts = line.rstrip("\n").split("\t")
+    offset = 0
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            line = decoder.decode(raw, path, line=number, offset=offset)
+            offset += len(raw)
+            parts = line.rstrip("\r\n").split("\t")
             if not line.strip():
                 continue
             if number == 1 and parts[0].strip().lower() in ("query-id", "query_id", "qid"):
@@ -122,17 +191,19 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def read_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Stream ``(line_number, object)`` from a JSON-lines file, naming a bad line."""
+def read_json_lines(
+    path: Path, decoder: Decoder | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream ``(line_number, object)`` from a JSON-lines file, naming a bad line.
+
+    ``decoder`` decodes each line (default: strict UTF-8).
+    """
+    decoder = decoder or Decoder()
+    offset = 0
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ConfigError(
-                    f"{path}:{number}: not UTF-8 text ({exc.reason} at column {exc.start}); "
-                    "BEIR files are UTF-8 JSON lines: re-encode the file (e.g. iconv -t utf-8)"
-                ) from None
+            line = decoder.decode(raw, path, line=number, offset=offset)
+            offset += len(raw)
             if not line.strip():
                 continue
             try:

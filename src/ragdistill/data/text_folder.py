@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 
+from ragdistill.data.checks import Decoder, EncodingErrors, check_max_chars, finish
 from ragdistill.datasets import (
     DEFAULT_CHUNK_OVERLAP,
     DEFAULT_CHUNK_SIZE,
+    MIN_DOCUMENTS,
     DatasetLoader,
     Document,
     RetrievalDataset,
@@ -26,6 +29,10 @@ class TextFolderDataset(DatasetLoader):
     top of the folder gives one query per line (ids ``q1``, ``q2``...); there are no
     relevance judgements, so an A/B on such a folder reports ranking agreement only.
     Such a folder is also a corpus of texts to distill on.
+
+    A file that is not ``encoding`` text is refused, naming its line and byte, unless
+    ``encoding_errors="replace"``; a folder whose files are all empty is refused.
+    ``max_chars`` cuts every text to that many characters.
     """
 
     def __init__(
@@ -35,6 +42,8 @@ class TextFolderDataset(DatasetLoader):
         chunk_size: int | None = DEFAULT_CHUNK_SIZE,
         chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
         encoding: str = "utf-8",
+        encoding_errors: EncodingErrors = "strict",
+        max_chars: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.patterns = [p.strip() for p in pattern.split("|") if p.strip()]
@@ -42,7 +51,16 @@ class TextFolderDataset(DatasetLoader):
             raise ConfigError(f"pattern {pattern!r} holds no glob; e.g. '**/*.txt|**/*.md'")
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ConfigError(
+                f"encoding {encoding!r} is unknown; e.g. 'utf-8' or 'latin-1'"
+            ) from None
         self.encoding = encoding
+        self.encoding_errors = encoding_errors
+        self.max_chars = max_chars
+        check_max_chars(max_chars)
 
     def load(self) -> RetrievalDataset:
         if not self.path.is_dir():
@@ -60,23 +78,30 @@ class TextFolderDataset(DatasetLoader):
                 f"text folder {self.path} has no file matching {'|'.join(self.patterns)}; "
                 "add .txt/.md files or pass another pattern"
             )
+        decoder = Decoder(
+            self.encoding_errors,
+            self.encoding,
+            unit="file",
+            fix="set encoding to the files' encoding in [data], narrow the pattern",
+        )
         corpus: dict[str, Document] = {}
         for file in files:
             doc_id = file.relative_to(self.path).as_posix()
-            try:
-                text = file.read_text(encoding=self.encoding)
-            except UnicodeDecodeError as exc:
-                raise ConfigError(
-                    f"{file} is not {self.encoding} text ({exc.reason}); pass encoding=... or "
-                    "narrow the pattern"
-                ) from None
+            text = _newlines(decoder.decode(file.read_bytes(), file))
             if text.strip():
                 corpus[doc_id] = Document(doc_id, file.stem, text)
         queries: dict[str, str] = {}
         if queries_path.is_file():
-            lines = queries_path.read_text(encoding=self.encoding).splitlines()
+            lines = _newlines(decoder.decode(queries_path.read_bytes(), queries_path)).splitlines()
             queries = {f"q{i}": line.strip() for i, line in enumerate(lines, 1) if line.strip()}
-        return RetrievalDataset(
+        decoder.report()
+        if len(corpus) < MIN_DOCUMENTS:
+            raise ConfigError(
+                f"text folder {self.path}: its {len(files)} files matching "
+                f"{'|'.join(self.patterns)} are all empty (a dataset needs at least "
+                f"{MIN_DOCUMENTS} document with text); add text or pass another pattern"
+            )
+        dataset = RetrievalDataset(
             name=f"text-folder:{self.path.name}",
             corpus=corpus,
             queries=queries,
@@ -85,3 +110,9 @@ class TextFolderDataset(DatasetLoader):
             chunk_size=self.chunk_size,
             chunk_overlap=self.chunk_overlap,
         )
+        return finish(dataset, self.path, self.max_chars)
+
+
+def _newlines(text: str) -> str:
+    """``\\r\\n`` and ``\\r`` as ``\\n``, as reading in text mode does."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -4,7 +4,9 @@ A checkpoint folder holds ``model.safetensors`` (student and loss parameters),
 ``optimizer.safetensors`` (AdamW moments, flattened), ``rng.safetensors`` and
 ``state.json`` (step, epoch, scheduler, RNG seeds, recipe fingerprint, metrics). It is
 written to a temporary folder and renamed, so a kill leaves either the old or the new
-checkpoint, never half of one.
+checkpoint, never half of one. A full disk raises :class:`~ragdistill.errors.DiskFullError`
+(the folder, the space the checkpoint needs) and removes the partial folder; the last
+complete checkpoint stays, and the rerun after space is freed resumes from it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from ragdistill.artifacts import disk_space_for
 
 PREFIX = "step-"
 
@@ -54,20 +58,17 @@ def save_checkpoint(
     keep: int = 2,
 ) -> Path:
     """Write ``folder/step-N`` and prune all but the newest ``keep`` checkpoints."""
-    folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{PREFIX}{step:08d}"
     tmp = folder / f".tmp-{PREFIX}{step:08d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    weights = {
-        f"{prefix}.{name}": tensor.detach().cpu().contiguous()
-        for prefix, module in modules.items()
-        for name, tensor in module.state_dict().items()
-    }
-    save_file(_dedupe_shared(weights), tmp / "model.safetensors")
+    weights = _dedupe_shared(
+        {
+            f"{prefix}.{name}": tensor.detach().cpu().contiguous()
+            for prefix, module in modules.items()
+            for name, tensor in module.state_dict().items()
+        }
+    )
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
-    save_file(opt_tensors, tmp / "optimizer.safetensors")
-    save_file({"torch": torch.get_rng_state()}, tmp / "rng.safetensors")
+    rng = {"torch": torch.get_rng_state()}
     full_state = {
         **state,
         "step": step,
@@ -76,7 +77,21 @@ def save_checkpoint(
         "python_rng": _jsonable(random.getstate()),
         "numpy_rng": _jsonable(np.random.get_state()),
     }
-    (tmp / "state.json").write_text(json.dumps(full_state, default=_default))
+    state_json = json.dumps(full_state, default=_default)
+    tensors = [*weights.values(), *opt_tensors.values(), *rng.values()]
+    needed = sum(t.numel() * t.element_size() for t in tensors) + len(state_json)
+    try:
+        with disk_space_for(folder, f"checkpoint step {step}", needed):
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            save_file(weights, tmp / "model.safetensors")
+            save_file(opt_tensors, tmp / "optimizer.safetensors")
+            save_file(rng, tmp / "rng.safetensors")
+            (tmp / "state.json").write_text(state_json)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a partial checkpoint: free its space
+        raise
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)

@@ -3,27 +3,43 @@
 Nothing here imports torch or transformers at module level; components load their model
 on first use (from a worker thread too, hence the lock), so building one from a recipe
 is cheap and checks only its options.
+
+Every model name goes through :func:`_resolve` before a library reads it: a local folder
+is checked there (:func:`~ragdistill.artifact_checks.check_model_folder`: no pickle-format
+weights, no module or shard outside it), whichever component or student loads it. A hub
+id left to transformers is loaded with ``use_safetensors=True`` (:func:`load_pretrained`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
+from ragdistill.artifact_checks import check_model_folder
 from ragdistill.errors import ConfigError, RagdistillError, require
 
 T = TypeVar("T")
 DType = Literal["float32", "bfloat16", "float16", "auto"]
 
 
-def _resolve(name: str) -> str:
-    """A local path for ``name`` when the project can provision it, else ``name`` unchanged."""
+def _resolve(name: str, *, trust_remote_code: bool = False) -> str:
+    """A local path for ``name`` when the project can provision it, else ``name`` unchanged.
+
+    A local folder is checked before it is returned (see the module doc); with
+    ``trust_remote_code`` its ``modules.json`` may name classes outside
+    sentence-transformers.
+    """
     try:
         from ragdistill.models import resolve_model
     except ImportError:  # model provisioning is optional; hub ids and paths still work
-        return name
-    return str(resolve_model(name))
+        path = name
+    else:
+        path = str(resolve_model(name))
+    if Path(path).is_dir():
+        check_model_folder(path, trust_remote_code=trust_remote_code)
+    return path
 
 
 class Lazy(Generic[T]):
@@ -92,10 +108,23 @@ def dtype_kwargs(dtype: str) -> dict[str, Any]:
 
 
 def load_pretrained(
-    loader: Any, name: str, *, what: str, trust_remote_code: bool = False, **kwargs: Any
+    loader: Any,
+    name: str,
+    *,
+    what: str,
+    trust_remote_code: bool = False,
+    weights: bool = True,
+    **kwargs: Any,
 ) -> Any:
-    """``loader.from_pretrained(resolved name)``; a failure names the model and the fix."""
-    path = _resolve(name)
+    """``loader.from_pretrained(resolved name)``; a failure names the model and the fix.
+
+    A local folder is checked first (:func:`_resolve`). A name left to the library (a hub
+    id) is loaded with ``use_safetensors=True`` when ``weights`` (not for a tokenizer), so
+    a repository with pickle weights only is refused rather than read.
+    """
+    path = _resolve(name, trust_remote_code=trust_remote_code)
+    if weights and not Path(path).is_dir():
+        kwargs.setdefault("use_safetensors", True)
     try:
         return loader.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as exc:
@@ -113,6 +142,7 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False, **kwargs: Any)
         name,
         what="tokenizer",
         trust_remote_code=trust_remote_code,
+        weights=False,
         **kwargs,
     )
 

@@ -5,7 +5,9 @@ its registered class and that class is *constructed* from it (teacher, ensemble 
 and all, student, dataset loader, runtime, losses, callbacks), so the range checks in
 their ``__init__`` run now; components load their models lazily, so this loads none.
 Each ``[plugins.<name>]`` table is validated by the model its plugin registered. Errors
-name the table: ``[teacher] ...``, ``[teacher.members[1]] ...``.
+name the table: ``[teacher] ...``, ``[teacher.members[1]] ...``. A credential written
+in a recipe is refused (:mod:`ragdistill.credentials`): keys come from the
+environment (``api_key_env = "NAME"``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from ragdistill.config import article, build_checked, format_validation_error
+from ragdistill.credentials import mask_secrets, refuse_secrets
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import Recipe
 
@@ -47,8 +50,11 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def parse_recipe(data: dict[str, Any], *, where: str = "recipe") -> Recipe:
+    """Validate a recipe's ``data`` in full; credentials written in it are refused first,
+    so no later error can show one (see :mod:`ragdistill.credentials`)."""
     from ragdistill.registry import default_registry
 
+    refuse_secrets(data, where)
     registry = default_registry()
     _check_stage_tables(data, registry, where)
     try:
@@ -231,24 +237,12 @@ def _fingerprinted_plugins(tables: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: Option names whose values are credentials: never written to a run folder or manifest.
-SECRET_OPTIONS = frozenset({"api_key", "token", "hf_token", "password", "secret", "authorization"})
-
-
 def public_recipe(recipe: Recipe) -> dict[str, Any]:
     """The recipe as JSON data for ``recipe.json`` and manifests, credentials masked.
 
-    A teacher given ``api_key`` inline (rather than ``api_key_env``) must not have the key
-    travel with the run folder or the artifact.
+    A parsed recipe holds none (:func:`~ragdistill.credentials.refuse_secrets`); a
+    :class:`Recipe` built in code might, and its key must not travel with the run folder
+    or the artifact.
     """
-
-    def mask(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: "***" if k.lower() in SECRET_OPTIONS and v else mask(v)
-                    for k, v in value.items()}  # fmt: skip
-        if isinstance(value, list):
-            return [mask(v) for v in value]
-        return value
-
-    masked: dict[str, Any] = mask(json.loads(recipe.model_dump_json()))
+    masked: dict[str, Any] = mask_secrets(json.loads(recipe.model_dump_json()))
     return masked

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from ragdistill_openai.chat import OpenAIChatGenerator
     from ragdistill_openai.embedder import OpenAIEmbedder
-    from ragdistill_openai.errors import APIError, AuthenticationError
+    from ragdistill_openai.errors import APIError, AuthenticationError, StreamCutError
     from ragdistill_openai.judge import OpenAIJudgeReranker
     from ragdistill_openai.query_transformer import OpenAIQueryTransformer
 
@@ -23,6 +23,7 @@ _EXPORTS = {
     "OpenAIJudgeReranker": "ragdistill_openai.judge",
     "APIError": "ragdistill_openai.errors",
     "AuthenticationError": "ragdistill_openai.errors",
+    "StreamCutError": "ragdistill_openai.errors",
 }
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "OpenAIEmbedder",
     "OpenAIJudgeReranker",
     "OpenAIQueryTransformer",
+    "StreamCutError",
     "__version__",
 ]
 

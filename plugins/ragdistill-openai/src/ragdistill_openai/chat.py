@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import re
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Literal
 
@@ -10,7 +13,8 @@ from ragdistill.contracts import Generation, GenerationRequest, Generator, Token
 from ragdistill.errors import ConfigError
 from ragdistill_openai.base import OpenAIBacked, public_connection, settings_from
 from ragdistill_openai.client import DEFAULT_BASE_URL, OpenAIClient
-from ragdistill_openai.errors import APIError
+from ragdistill_openai.errors import APIError, StreamCutError
+from ragdistill_openai.policy import retry_delay
 
 ENDPOINT = "chat/completions"
 RESERVED = frozenset({"model", "messages", "stream", "temperature", "stop", "n"})
@@ -141,21 +145,61 @@ class OpenAIChatGenerator(OpenAIBacked, Generator):
         return self._generations(responses, requests)
 
     def stream(self, req: GenerationRequest) -> Iterator[str]:
-        """Text pieces as the server sends them (``stream: true``); a cache hit comes whole."""
+        """Text pieces as the server sends them (``stream: true``); a cache hit comes whole.
+
+        A stream that breaks off (or ends without ``data: [DONE]``) before any text was
+        yielded is requested again, up to ``max_retries`` times; after text was yielded
+        it raises :class:`APIError` saying how much arrived, since a new request would
+        repeat it. One that breaks after its ``finish_reason`` event is complete.
+        """
         if (hit := self._cached(req)) is not None:
             yield hit
             return
-        for event in self.client.stream(ENDPOINT, self._stream_body(req)):
-            if piece := _delta(event):
-                yield piece
+        body = self._stream_body(req)
+        for attempt in itertools.count():
+            received = _Received()
+            try:
+                for event in self.client.stream(ENDPOINT, body):
+                    if piece := received.add(event):
+                        yield piece
+                return
+            except StreamCutError as exc:
+                if received.finished:
+                    return  # only the [DONE] line was lost
+                delay = self._restart_delay(exc, attempt, received)
+            time.sleep(delay)
 
     async def astream(self, req: GenerationRequest) -> AsyncIterator[str]:
+        """Async :meth:`stream`."""
         if (hit := self._cached(req)) is not None:
             yield hit
             return
-        async for event in self.client.astream(ENDPOINT, self._stream_body(req)):
-            if piece := _delta(event):
-                yield piece
+        body = self._stream_body(req)
+        for attempt in itertools.count():
+            received = _Received()
+            try:
+                async for event in self.client.astream(ENDPOINT, body):
+                    if piece := received.add(event):
+                        yield piece
+                return
+            except StreamCutError as exc:
+                if received.finished:
+                    return
+                delay = self._restart_delay(exc, attempt, received)
+            await asyncio.sleep(delay)
+
+    def _restart_delay(self, exc: StreamCutError, attempt: int, received: _Received) -> float:
+        """Seconds before requesting a broken stream again; raises when it may not be."""
+        if received.pieces:
+            raise StreamCutError(
+                f"{exc} after {received.chars} characters of text ({received.pieces} pieces) "
+                "had been handed on; that answer is incomplete. Request it again: a stream "
+                "cannot be resumed, and a silent retry would repeat the text already given"
+            ) from exc
+        url = f"{self.client.base_url}/{ENDPOINT}"
+        delay = retry_delay(exc, attempt=attempt, url=url, settings=self.client.settings)
+        assert delay is not None  # an exception is never a success
+        return delay
 
     def _generations(
         self, responses: list[dict[str, Any]], requests: list[GenerationRequest]
@@ -289,6 +333,26 @@ def _generation(
     )
     logprobs = parse_logprobs(choice, ids) if req.top_logprobs else None
     return Generation(message_text(choice), choice.get("finish_reason") or "stop", counts, logprobs)
+
+
+class _Received:
+    """What one streamed response has handed on so far."""
+
+    def __init__(self) -> None:
+        self.pieces = 0
+        self.chars = 0
+        self.finished = False
+
+    def add(self, event: Mapping[str, Any]) -> str:
+        """The text piece of ``event`` (``""`` if none), counted as handed on."""
+        choices = event.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            self.finished = self.finished or bool(choices[0].get("finish_reason"))
+        piece = _delta(event)
+        if piece:
+            self.pieces += 1
+            self.chars += len(piece)
+        return piece
 
 
 def _delta(event: Mapping[str, Any]) -> str:

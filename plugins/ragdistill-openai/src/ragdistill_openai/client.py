@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragdistill_openai import __version__
 from ragdistill_openai.cache import ResponseCache, default_cache_dir, request_key
-from ragdistill_openai.errors import APIError
+from ragdistill_openai.errors import APIError, StreamCutError
 from ragdistill_openai.policy import (
     DEFAULT_BASE_URL,
     ClientSettings,
@@ -179,7 +179,12 @@ class OpenAIClient:
 
     # -- streaming (server-sent events); never cached ---------------------------------
     def stream(self, endpoint: str, body: JSON) -> Iterator[JSON]:
-        """The JSON events of a ``stream: true`` request, until ``data: [DONE]``."""
+        """The JSON events of a ``stream: true`` request, until ``data: [DONE]``.
+
+        Failures before the response starts are retried here. Once events flow, a body
+        that breaks off or ends without ``data: [DONE]`` raises :class:`StreamCutError`:
+        only the caller knows whether what it already passed on makes a retry safe.
+        """
         import httpx
 
         client = self._sync_client()
@@ -197,8 +202,11 @@ class OpenAIClient:
                 delay = self._retry_delay(endpoint, attempt, outcome)
                 if delay is None:
                     assert isinstance(outcome, httpx.Response)
+                    where = self._stream_where(endpoint, body)
                     try:
-                        yield from iter_events(outcome.iter_lines(), self._url(endpoint))
+                        yield from iter_events(outcome.iter_lines(), where)
+                    except httpx.TransportError as exc:
+                        raise _cut(where, exc) from exc
                     finally:
                         outcome.close()
                     return
@@ -223,9 +231,12 @@ class OpenAIClient:
                 delay = self._retry_delay(endpoint, attempt, outcome)
                 if delay is None:
                     assert isinstance(outcome, httpx.Response)
+                    where = self._stream_where(endpoint, body)
                     try:
-                        async for event in aiter_events(outcome.aiter_lines(), self._url(endpoint)):
+                        async for event in aiter_events(outcome.aiter_lines(), where):
                             yield event
+                    except httpx.TransportError as exc:
+                        raise _cut(where, exc) from exc
                     finally:
                         await outcome.aclose()
                     return
@@ -280,6 +291,10 @@ class OpenAIClient:
     def _url(self, endpoint: str) -> str:
         return f"{self.base_url}/{endpoint}"
 
+    def _stream_where(self, endpoint: str, body: JSON) -> str:
+        model = body.get("model")
+        return self._url(endpoint) + (f" (model {model!r})" if isinstance(model, str) else "")
+
     def _json(self, endpoint: str, response: httpx.Response) -> JSON:
         try:
             payload = response.json()
@@ -298,6 +313,10 @@ class OpenAIClient:
         return retry_delay(
             outcome, attempt=attempt, url=self._url(endpoint), settings=self.settings
         )
+
+
+def _cut(where: str, exc: Exception) -> StreamCutError:
+    return StreamCutError(f"{where}: the connection broke mid-stream ({type(exc).__name__}: {exc})")
 
 
 @functools.cache

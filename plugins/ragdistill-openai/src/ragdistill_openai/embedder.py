@@ -99,11 +99,14 @@ class OpenAIEmbedder(OpenAIBacked, Embedder):
         return _Plan(keys, vectors, chunks, bodies)
 
     def _finish(self, plan: _Plan, responses: list[dict[str, Any]]) -> FloatArray:
+        cached = {len(v) for v in plan.vectors if v is not None}
         fresh: dict[str, Any] = {}
         for chunk, response in zip(plan.chunks, responses, strict=True):
             for i, vector in zip(chunk, self._vectors(response, len(chunk)), strict=True):
                 plan.vectors[i] = vector
                 fresh[plan.keys[i]] = {"embedding": vector}
+        widths = {len(v["embedding"]) for v in fresh.values()}
+        self._check_dimension(widths, cached)  # before the cache keeps a wrong-sized vector
         self.client.store(fresh)
         if not plan.vectors:
             return np.zeros((0, self._dimension or 0), dtype=np.float32)
@@ -133,6 +136,25 @@ class OpenAIEmbedder(OpenAIBacked, Embedder):
                 f"asked for; the model or server may not support `dimensions`: unset it"
             )
         return vectors
+
+    def _check_dimension(self, fresh: set[int], cached: set[int]) -> None:
+        """Refuse vector lengths that differ from this model's earlier ones: those of
+        earlier calls (or the ``dimensions`` option), else those the cache holds."""
+        known = {self._dimension} if self._dimension is not None else set()
+        sizes = sorted(known | cached | fresh)
+        if len(sizes) <= 1:
+            return
+        expected = self._dimension or min(cached or fresh)
+        got = "/".join(str(size) for size in sizes if size != expected)
+        fix = "point base_url and model at the server and model that made the earlier ones"
+        if cached and self.client.cache is not None:
+            fix += f", or delete the response cache {self.client.cache.path} to re-embed all"
+        raise APIError(
+            f"{self.client.base_url}/{ENDPOINT} (model {self.model!r}) returned {got}-d "
+            f"vectors, but its earlier ones are {expected}-d: the server now runs another "
+            f"model (or another `dimensions`) under that name, and vectors of two sizes "
+            f"cannot be mixed; {fix}"
+        )
 
 
 def _decode(embedding: Any, where: str) -> list[float]:

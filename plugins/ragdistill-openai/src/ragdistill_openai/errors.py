@@ -17,6 +17,12 @@ class AuthenticationError(APIError):
     """401/403: the API key is missing, wrong or not allowed; never retried."""
 
 
+class StreamCutError(APIError):
+    """A streamed response stopped before ``data: [DONE]``: the connection broke
+    mid-body, or the body ended without it. The streaming component retries it while
+    nothing has reached its caller, and otherwise says how much text arrived."""
+
+
 def server_message(payload: object, fallback: str) -> str:
     """The human message from an OpenAI-style ``{"error": {"message": ...}}`` body."""
     if isinstance(payload, dict):

@@ -148,9 +148,9 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 def auth_message(url: str, status: int, message: str, settings: ClientSettings) -> str:
     env = settings.api_key_env
     if settings.resolved_key() is None:
-        fix = f"no API key was sent: set the {env} environment variable (or the api_key option)"
+        fix = f"no API key was sent: set the {env} environment variable (or pass api_key= in code; a recipe takes api_key_env only)"
     elif settings.api_key:
-        fix = "check the api_key option: the key is wrong, expired or lacks access"
+        fix = "check the key (api_key_env or api_key=): it is wrong, expired or lacks access"
     else:
         fix = f"check the key in the {env} environment variable: wrong, expired or lacks access"
     return f"{url} refused the request ({status}: {message}); {fix}"

@@ -2,7 +2,8 @@
 
 Only ``data:`` lines matter here; comments (``:``), ``event:`` and blank lines are
 skipped, and ``data: [DONE]`` ends the stream. An event carrying an ``error`` object
-(how servers report a failure after the 200 has gone out) raises :class:`APIError`.
+(how servers report a failure after the 200 has gone out) raises :class:`APIError`; a
+body that ends before ``data: [DONE]`` raises :class:`StreamCutError`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from typing import Any
 
-from ragdistill_openai.errors import APIError, server_message
+from ragdistill_openai.errors import APIError, StreamCutError, server_message
 
 DONE = "[DONE]"
 
@@ -24,6 +25,7 @@ def iter_events(lines: Iterable[str], where: str) -> Iterator[dict[str, Any]]:
         if data == DONE:
             return
         yield _event(data, where)
+    raise _no_done(where)
 
 
 async def aiter_events(lines: AsyncIterable[str], where: str) -> AsyncIterator[dict[str, Any]]:
@@ -34,6 +36,11 @@ async def aiter_events(lines: AsyncIterable[str], where: str) -> AsyncIterator[d
         if data == DONE:
             return
         yield _event(data, where)
+    raise _no_done(where)
+
+
+def _no_done(where: str) -> StreamCutError:
+    return StreamCutError(f"{where} ended the stream without data: [DONE]")
 
 
 def _data(line: str) -> str | None:

@@ -186,13 +186,24 @@ def pool(hidden: Any, mask: Any, how: Pooling) -> Any:
 
 
 class _PathLoader:
-    """Adapts ``SentenceTransformer(path, device=...)`` to the ``from_pretrained`` shape."""
+    """Adapts ``SentenceTransformer(path, device=...)`` to the ``from_pretrained`` shape.
+
+    ``use_safetensors`` (given for a hub id, see :func:`load_pretrained`) goes to the
+    Transformer module's ``from_pretrained`` through ``model_kwargs``.
+    """
 
     def __init__(self, cls: Any, **kwargs: Any) -> None:
         self.cls = cls
         self.kwargs = kwargs
 
-    def from_pretrained(self, path: str, **kwargs: Any) -> Any:
+    def from_pretrained(
+        self, path: str, *, use_safetensors: bool | None = None, **kwargs: Any
+    ) -> Any:
+        if use_safetensors is not None:
+            kwargs["model_kwargs"] = {
+                **kwargs.get("model_kwargs", {}),
+                "use_safetensors": use_safetensors,
+            }
         return self.cls(path, **self.kwargs, **kwargs)
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ragdistill.artifacts import MANIFEST_NAME, write_manifest
+from ragdistill.artifacts import MANIFEST_NAME, save_staged, write_manifest
 from ragdistill.config import build
 from ragdistill.contracts import InputType
 from ragdistill.datasets import RetrievalDataset
@@ -119,7 +120,11 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     student = build(
         registry.student("embedder", recipe.student.kind), recipe.student.options, "student"
     )
-    model = student.build()
+    specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
+    with seeded_init(recipe.train.seed):
+        model = student.build()
+        context = {"student_dim": model.output_dim, "teacher_dim": cached.dimension}
+        loss = build_losses(specs, registry, stage="embedder", context=context)
 
     # The student before distillation, for the A/B baseline arm. Its manifest names the
     # student's loader, so load_component loads it whatever library the student uses.
@@ -129,16 +134,9 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
 
     baseline = output / "baseline"
     if not baseline.exists():
-        staging = output / ".baseline.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        model.save_artifact(staging)
-        baseline_manifest(staging)
-        staging.rename(baseline)
+        save_staged(model, baseline, baseline_manifest, what="the student before distillation")
     elif not (baseline / MANIFEST_NAME).is_file():  # saved by a version that wrote none
         baseline_manifest(baseline)
-    specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
-    context = {"student_dim": model.output_dim, "teacher_dim": cached.dimension}
-    loss = build_losses(specs, registry, stage="embedder", context=context)
     keys = [k for t, kind in zip(plan.texts, plan.types) for k in embedding_keys([t], kind)]
 
     def teacher_outputs(indices: list[int]) -> torch.Tensor:
@@ -164,30 +162,47 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         order_of=order_of,
     )
     final = evaluate() if evaluate is not None else {}
+
+    def artifact_manifest(folder: Path) -> None:
+        write_manifest(
+            folder,
+            stage="embedder",
+            loader=student.loader,
+            load_options=student.load_options(),
+            teacher=teacher.describe(),
+            student=student.describe(),
+            recipe=public_recipe(recipe),
+            data_fingerprint=dataset.fingerprint(),
+            metrics={
+                **{f"eval/{k}": v for k, v in final.items()},
+                "train/steps": result.steps,
+                "train/seconds": round(result.seconds, 1),
+                "train/texts": len(plan.texts),
+                "train/final_loss": result.history[-1]["loss"] if result.history else None,
+            },
+        )
+
     artifact = output / "student"
-    staging = output / ".student.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_artifact(staging)
-    write_manifest(
-        staging,
-        stage="embedder",
-        loader=student.loader,
-        load_options=student.load_options(),
-        teacher=teacher.describe(),
-        student=student.describe(),
-        recipe=public_recipe(recipe),
-        data_fingerprint=dataset.fingerprint(),
-        metrics={
-            **{f"eval/{k}": v for k, v in final.items()},
-            "train/steps": result.steps,
-            "train/seconds": round(result.seconds, 1),
-            "train/texts": len(plan.texts),
-            "train/final_loss": result.history[-1]["loss"] if result.history else None,
-        },
-    )
-    shutil.rmtree(artifact, ignore_errors=True)
-    staging.rename(artifact)
+    save_staged(model, artifact, artifact_manifest, what="the distilled student")
     return artifact
+
+
+@contextmanager
+def seeded_init(seed: int) -> Iterator[None]:
+    """Draw the random initialisations made inside from ``seed``; torch's CPU generator
+    is restored afterwards.
+
+    A student's new layers (the ``projection_dim`` Dense) and the losses' projections
+    are initialised from torch's global generator, whose state depends on whatever ran
+    before in the process. Seeded, the same recipe builds the same weights every time,
+    including the rerun after a kill before the first checkpoint, which builds the
+    student anew and must match the "before" student the killed run saved.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def teacher_pair_orders(

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ragdistill.artifacts import write_manifest
+from ragdistill.artifacts import save_staged, write_manifest
 from ragdistill.config import build
 from ragdistill.contracts import GenerationRequest, request
 from ragdistill.errors import ConfigError
@@ -231,9 +231,6 @@ def check_shared_tokenizer(
 
 def save(model: Any, student: Any, folder: Path, *, recipe: Recipe | None,
          setup: GeneratorSetup | None = None, metrics: dict[str, Any] | None = None) -> Path:  # fmt: skip
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_artifact(staging)
     extra: dict[str, Any] = {}
     if recipe is not None and setup is not None:
         extra = {
@@ -242,8 +239,11 @@ def save(model: Any, student: Any, folder: Path, *, recipe: Recipe | None,
             "data_fingerprint": setup.dataset.fingerprint(),
             "metrics": metrics or {},
         }
-    write_manifest(staging, stage="generator", loader=student.loader,
-                   load_options=student.load_options(), student=student.describe(), **extra)  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+
+    def manifest(staging: Path) -> None:
+        write_manifest(staging, stage="generator", loader=student.loader,
+                       load_options=student.load_options(), student=student.describe(),
+                       **extra)  # fmt: skip
+
+    save_staged(model, folder, manifest, what=f"the generator student ({folder.name})")
     return folder

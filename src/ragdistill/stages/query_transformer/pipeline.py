@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ragdistill.artifacts import write_manifest
+from ragdistill.artifacts import save_staged, write_manifest
 from ragdistill.config import build
 from ragdistill.errors import ConfigError
 from ragdistill.generation.asking import ask
@@ -215,9 +215,6 @@ def load_options(setup: QuerySetup, student: Any, *, bare: bool) -> dict[str, An
 
 def save(model: Any, student: Any, folder: Path, setup: QuerySetup, *, recipe: Recipe | None,
          bare: bool, metrics: dict[str, Any] | None = None) -> Path:  # fmt: skip
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_artifact(staging)
     extra: dict[str, Any] = {}
     if recipe is not None:
         extra = {
@@ -226,10 +223,11 @@ def save(model: Any, student: Any, folder: Path, setup: QuerySetup, *, recipe: R
             "data_fingerprint": setup.dataset.fingerprint(),
             "metrics": metrics or {},
         }
-    write_manifest(staging, stage="query_transformer", loader=student.loader,
-                   load_options=load_options(setup, student, bare=bare),
-                   student=student.describe(),
-                   **extra)  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+
+    def manifest(staging: Path) -> None:
+        write_manifest(staging, stage="query_transformer", loader=student.loader,
+                       load_options=load_options(setup, student, bare=bare),
+                       student=student.describe(), **extra)  # fmt: skip
+
+    save_staged(model, folder, manifest, what=f"the query-transformer student ({folder.name})")
     return folder

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ragdistill.artifacts import write_manifest
+from ragdistill.artifacts import save_staged, write_manifest
 from ragdistill.config import build
 from ragdistill.errors import ConfigError
 from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
@@ -120,12 +120,12 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     model = student.build()
     baseline = output / "baseline"
     if not baseline.exists():  # the student before distillation, for the A/B
-        staging = output / ".baseline.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        model.save_artifact(staging)
-        write_manifest(staging, stage="reranker", loader=student.loader,
-                       load_options=student.load_options(), student=student.describe())  # fmt: skip
-        staging.rename(baseline)
+
+        def baseline_manifest(staging: Path) -> None:
+            write_manifest(staging, stage="reranker", loader=student.loader,
+                           load_options=student.load_options(), student=student.describe())  # fmt: skip
+
+        save_staged(model, baseline, baseline_manifest, what="the student before distillation")
     specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
     loss = build_losses(specs, registry, stage="reranker", context={})
     evaluate = make_evaluator(model, setup, k=recipe.evaluate.k)
@@ -148,29 +148,23 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
         show_progress=show_progress,
     )
     final = evaluate() if evaluate is not None else {}
-    artifact, staging = output / "student", output / ".student.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_artifact(staging)
-    write_manifest(
-        staging,
-        stage="reranker",
-        loader=student.loader,
-        load_options=student.load_options(),
-        teacher=setup.teacher.describe(),
-        student=student.describe(),
-        recipe=public_recipe(recipe),
-        data_fingerprint=setup.dataset.fingerprint(),
-        metrics={
-            **{f"eval/{k}": v for k, v in final.items()},
-            "train/steps": result.steps,
-            "train/seconds": round(result.seconds, 1),
-            "train/queries": len(examples),
-            "train/candidates_per_query": width + n_extra,
-            "train/final_loss": result.history[-1]["loss"] if result.history else None,
-        },
-    )
-    shutil.rmtree(artifact, ignore_errors=True)
-    staging.rename(artifact)
+    artifact = output / "student"
+    metrics = {
+        **{f"eval/{k}": v for k, v in final.items()},
+        "train/steps": result.steps,
+        "train/seconds": round(result.seconds, 1),
+        "train/queries": len(examples),
+        "train/candidates_per_query": width + n_extra,
+        "train/final_loss": result.history[-1]["loss"] if result.history else None,
+    }
+
+    def artifact_manifest(staging: Path) -> None:
+        write_manifest(staging, stage="reranker", loader=student.loader,
+                       load_options=student.load_options(), teacher=setup.teacher.describe(),
+                       student=student.describe(), recipe=public_recipe(recipe),
+                       data_fingerprint=setup.dataset.fingerprint(), metrics=metrics)  # fmt: skip
+
+    save_staged(model, artifact, artifact_manifest, what="the distilled student")
     return artifact
 
 
