@@ -51,7 +51,7 @@ def test_ab_command_writes_json_and_report(tmp_path: Path) -> None:
     assert data_out["arms"]["teacher"]["parameters"] > student_arm["parameters"]
     assert data_out["agreement"]["baseline"]["overlap@5"]["mean"] < 1.01
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 4  # bars, forest, latency, scatter
 
 
 def test_unknown_dataset_names_the_choices(tmp_path: Path) -> None:

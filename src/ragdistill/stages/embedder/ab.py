@@ -144,6 +144,7 @@ def run_retrieval_ab(
             index_seconds=index_s,
             index_stats={"embedded": stats.embedded, "unchanged": stats.unchanged,
                          "deleted": stats.deleted, "passages": len(passages)},
+            outputs_cached=(index_embedders or {}).get(name, embedder) is not embedder,
         )  # fmt: skip
     boot = {"n_resamples": n_bootstrap, "confidence": confidence, "seed": seed}
     if dataset.has_qrels:

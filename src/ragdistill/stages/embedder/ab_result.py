@@ -33,6 +33,9 @@ class ArmResult:
     peak_memory_bytes: int | None = None
     index_seconds: float | None = None
     index_stats: dict[str, int] = field(default_factory=dict)
+    #: The arm's index was built through its output cache (``index_embedders``), not by
+    #: its own model in this run: its index time and memory growth are not the model's.
+    outputs_cached: bool = False
 
 
 @dataclass

@@ -33,10 +33,25 @@ def answer_all(
     show_progress: bool,
     name: str,
 ) -> list[str]:
+    return _answers(arm, prompts, store, max_new_tokens=max_new_tokens,
+                    top_logprobs=top_logprobs, show_progress=show_progress, name=name)[0]  # fmt: skip
+
+
+def _answers(
+    arm: Generator,
+    prompts: list[Prompt],
+    store: GenerationStore,
+    *,
+    max_new_tokens: int,
+    top_logprobs: int,
+    show_progress: bool,
+    name: str,
+) -> tuple[list[str], bool]:
+    """The answers, and whether every one was read from ``store`` (none generated)."""
     requests = [request(m, max_new_tokens=max_new_tokens, top_logprobs=top_logprobs)
                 for _, m, _ in prompts]  # fmt: skip
-    keys, _ = ask(arm, requests, store, show_progress=show_progress, desc=f"{name} answers")
-    return [g.text.strip() for g in store.get(keys)]
+    keys, fill = ask(arm, requests, store, show_progress=show_progress, desc=f"{name} answers")
+    return [g.text.strip() for g in store.get(keys)], bool(keys) and fill.computed == 0
 
 
 def run_generation_ab(
@@ -55,10 +70,13 @@ def run_generation_ab(
 ) -> GenerationABResult:
     """Answers of every arm on ``prompts`` (example, messages, passages dropped)."""
     answers: dict[str, list[str]] = {}
+    cached: dict[str, bool] = {}
     for name, arm in arms.items():
         k = teacher_top_logprobs if name == "teacher" else 0
-        answers[name] = answer_all(arm, prompts, stores[name], max_new_tokens=max_new_tokens,
-                                   top_logprobs=k, show_progress=show_progress, name=name)  # fmt: skip
+        answers[name], cached[name] = _answers(
+            arm, prompts, stores[name], max_new_tokens=max_new_tokens, top_logprobs=k,
+            show_progress=show_progress, name=name,
+        )  # fmt: skip
     timed = [request(m, max_new_tokens=max_new_tokens) for _, m, _ in prompts[:latency_queries]]
     speed = {}
     for name, arm in arms.items():
@@ -75,4 +93,5 @@ def run_generation_ab(
         dropped_contexts=[d for _, _, d in prompts],
         bootstrap=n_bootstrap,
         seed=seed,
+        cached=cached,
     )

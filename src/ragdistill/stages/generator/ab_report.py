@@ -10,14 +10,41 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ragdistill.ab.html import COLORS, CSS, escape, num, options_text, png, size_text, table
-from ragdistill.stages.generator.ab_result import CONFIDENCE, QUALITY, GenerationABResult
+from ragdistill.ab.headline import (
+    KEPT_NOTE,
+    headline_html,
+    kept_of_teacher,
+    kept_sentence,
+    ordered,
+    speed_ratio,
+)
+from ragdistill.ab.html import (
+    CACHED_MARK,
+    COLORS,
+    CSS,
+    cached_note,
+    escape,
+    fit,
+    num,
+    options_cell,
+    png,
+    size_text,
+    table,
+)
+from ragdistill.stages.generator.ab_result import (
+    CONFIDENCE,
+    QUALITY,
+    TEACHER,
+    GenerationABResult,
+)
 
 EXTRA_CSS = """
 .sample td,.sample th{text-align:left;vertical-align:top;max-width:22rem;overflow-wrap:anywhere}
 .sample .muted{display:block}
 """
 METRIC_NAMES = {"em": "EM", "f1": "F1", "agreement": "agreement", "groundedness": "grounded"}
+#: The metric a report's headline gives.
+MAIN_METRIC = "f1"
 
 
 def write_report(result: GenerationABResult, path: Path | str) -> Path:
@@ -30,6 +57,7 @@ def write_report(result: GenerationABResult, path: Path | str) -> Path:
     title = f"Generator A/B: {escape(r.dataset.get('name', '?'))}"
     body = [
         f"<h1>{title}</h1>",
+        _headline(r),
         f"<p class=muted>{len(r.example_ids)} prompts, the same for every arm "
         f"({counts.get('scored', 0)} with gold answers, {counts.get('unanswerable', 0)} "
         f"unanswerable: their source passages withheld); abstention reply "
@@ -37,6 +65,7 @@ def write_report(result: GenerationABResult, path: Path | str) -> Path:
         f"bootstrap CIs ({s.get('n_bootstrap')} resamples, seed {s.get('seed')}), paired for "
         f"differences; created {escape(r.created)}</p>",
         _arms_table(r),
+        _size_note(r),
         "<h2>Answer quality</h2>",
         "<p class=muted>EM and F1: SQuAD exact match and token F1 against the gold answers, "
         "on answerable examples with gold answers. Agreement: token F1 against the teacher's "
@@ -53,6 +82,7 @@ def write_report(result: GenerationABResult, path: Path | str) -> Path:
         "rate: tokens after the first per second of a full answer. Memory: what the timed "
         "calls allocated (accelerator memory on CUDA, else resident-memory growth).</p>",
         _speed_table(r),
+        _cached_note(r),
         plots.get("speed", ""),
         "<h2>Answer lengths</h2>",
         plots.get("lengths", ""),
@@ -71,15 +101,70 @@ def write_report(result: GenerationABResult, path: Path | str) -> Path:
     return path
 
 
+def _headline(r: GenerationABResult) -> str:
+    """One sentence per arm: the share of the teacher's F1 it keeps, its answer speed."""
+    teacher = r.arms.get(TEACHER)
+    if teacher is None:
+        return ""
+    # Whole answers where they were timed (results from before they were: first tokens).
+    t_answer = (teacher.speed or {}).get("answer_p50_ms")
+    answer = t_answer is not None and math.isfinite(t_answer)
+    sentences = []
+    for name in ordered([n for n in r.arms if n != TEACHER]):
+        try:
+            c = r.comparison(MAIN_METRIC, name, TEACHER)
+        except KeyError:
+            continue
+        kept = kept_of_teacher(c, teacher.metrics.get(MAIN_METRIC, math.nan))
+        if answer:
+            ratio = speed_ratio(t_answer, (r.arms[name].speed or {}).get("answer_p50_ms"))
+        else:
+            ratio = r.speedup(name)
+        words = "answer speed" if answer else "speed to the first token"
+        sentences.append(kept_sentence(name, "F1", kept, ratio, speed=words))
+    note = KEPT_NOTE.format(items="examples (those with gold answers)")
+    if answer:
+        note += " Answer speed: median wall time of a whole answer, the teacher's over the arm's."
+    else:
+        note += (
+            " Speed to the first token: median time to first token, the teacher's over the arm's."
+        )
+    return headline_html(sentences, note=note)
+
+
 def _arms_table(r: GenerationABResult) -> str:
     rows = []
     for name, arm in r.arms.items():
         c, speed = arm.component, arm.speed or {}
         rows.append([
-            name, c.get("model", "-"), c.get("class", "?"), options_text(c),
+            name, fit(c.get("model", "-")), fit(c.get("class", "?")), options_cell(c),
             num(speed.get("parameters"), "{:,}"), size_text(speed.get("size_bytes")),
         ])  # fmt: skip
     return table(["arm", "model", "class", "options", "parameters", "model size"], rows)
+
+
+def _size_note(r: GenerationABResult) -> str:
+    if not any(a.speed and a.speed.get("size_bytes") is None for a in r.arms.values()):
+        return ""
+    return (
+        "<p class=muted>Model size '-': the model was not loaded from a local folder (a "
+        "hub name, a server), so there is no folder to measure.</p>"
+    )
+
+
+def _cached_note(r: GenerationABResult) -> str:
+    if not any(_memory_cached(a.speed or {}, a.outputs_cached) for a in r.arms.values()):
+        return ""
+    return cached_note(
+        "Its speed was timed on the model itself.",
+        source="its answer store (the teacher's: its labelling store)",
+    )
+
+
+def _memory_cached(speed: dict[str, Any], cached: bool) -> bool:
+    """A cached arm's resident-memory growth is the cache's; accelerator memory (the
+    peak of live tensors) does not depend on what ran before, so it stays."""
+    return cached and speed.get("memory", "rss") != "cuda"
 
 
 def _ci_cell(value: float, ci: list[float] | None) -> str:
@@ -137,7 +222,8 @@ def _speed_table(r: GenerationABResult) -> str:
             name, num(sp.get("ttft_p50_ms"), "{:.1f}"), num(sp.get("ttft_p95_ms"), "{:.1f}"),
             num(sp.get("answer_p50_ms"), "{:.1f}"), num(sp.get("tokens_per_s"), "{:.1f}"),
             num(sp.get("decode_ms_per_token"), "{:.2f}"),
-            f"{size_text(sp.get('peak_memory_bytes'))} ({sp.get('memory', 'rss')})",
+            CACHED_MARK if _memory_cached(sp, arm.outputs_cached)
+            else f"{size_text(sp.get('peak_memory_bytes'))} ({sp.get('memory', 'rss')})",
             num(ratios.get("ttft_speedup"), "{:.2f}x"),
             num(ratios.get("tokens_per_s_ratio"), "{:.2f}x"), str(sp.get("n", 0)),
         ])  # fmt: skip

@@ -52,6 +52,9 @@ class GenerationArm:
     counts: dict[str, int] = field(default_factory=dict)
     #: :class:`SpeedStats` as a dict, when the arm was timed.
     speed: dict[str, Any] | None = None
+    #: Every answer was read from the arm's store (the teacher's: its labelling store),
+    #: none generated in this run; its speed was still timed on the model.
+    outputs_cached: bool = False
 
     def speed_stats(self) -> SpeedStats | None:
         return SpeedStats.from_dict(self.speed) if self.speed is not None else None
@@ -147,6 +150,7 @@ def build_result(
     bootstrap: int = 1000,
     sample: int = 20,
     seed: int = 0,
+    cached: Mapping[str, bool] | None = None,
 ) -> GenerationABResult:
     """Score each arm's answers (``answers[arm][i]`` answers ``examples[i]``).
 
@@ -157,7 +161,8 @@ def build_result(
     on ``answerable is False`` examples (``abstention_rate``) and wrong on
     ``answerable is True`` ones (``false_abstention_rate``). Differences are paired
     over the examples both arms are scored on, with a ``bootstrap``-resample percentile
-    CI; ``sample`` examples, chosen with ``seed``, are kept side by side.
+    CI; ``sample`` examples, chosen with ``seed``, are kept side by side. ``cached``
+    names the arms whose answers were all read from a store (none generated).
     """
     exs = list(examples)
     if not answers:
@@ -183,6 +188,7 @@ def build_result(
             per_example=per,
             counts=_counts(exs, per),
             speed=stats.to_dict() if stats is not None else None,
+            outputs_cached=bool((cached or {}).get(name, False)),
         )
     picked = sorted(random.Random(seed).sample(range(len(exs)), min(sample, len(exs))))
     settings = {"abstain": abstain, "n_bootstrap": bootstrap, "confidence": CONFIDENCE}

@@ -1,9 +1,10 @@
 """A self-contained HTML report of a :class:`QueryABResult` (inline CSS, PNG data URIs).
 
-The page opens with the headline (each model arm's lift over the raw query, the share of
-the teacher's lift it keeps, its speed), then one table of every arm, the lifts and
-latency plots, a sample of each arm's queries, the notes and the data. Component
-options stay out of the tables, in a collapsed section per arm. Plots need matplotlib
+The page opens with one sentence per model arm (the share of the teacher's lift over the
+raw query it keeps, at how many times the teacher's speed), then each arm's lift over the
+raw query, one table of every arm, the lifts and latency plots, a sample of each arm's
+queries, the notes and the data. Component options stay out of the tables, in a
+collapsed section per arm. A cached arm's peak memory is not shown. Plots need matplotlib
 (``ragdistill[report]``); without it the report still renders, with a note where the
 plots would be. Every query, output and option is escaped.
 """
@@ -15,7 +16,19 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ragdistill.ab.html import COLORS, CSS, escape, options_text, png, size_text, table
+from ragdistill.ab.headline import Kept, headline_html, kept_sentence, ordered, speed_ratio
+from ragdistill.ab.html import (
+    CACHED_MARK,
+    COLORS,
+    CSS,
+    cached_note,
+    escape,
+    options_text,
+    png,
+    size_text,
+    table,
+)
+from ragdistill.ab.plots import forest_png
 from ragdistill.ab.result import Comparison
 from ragdistill.stages.query_transformer.ab import METRICS
 from ragdistill.stages.query_transformer.ab_result import QueryABResult
@@ -24,7 +37,6 @@ EXTRA_CSS = """
 .headline{background:#f3f7ff;border-left:4px solid #4C72B0;padding:.5rem 1rem .5rem 2rem;
 margin:1rem 0}.headline li{margin:.25rem 0}
 .warn{background:#fff8e5;border-left:4px solid #d4a72c;padding:.5rem 1rem;margin:1rem 0}
-.wide{overflow-x:auto}
 .arms td,.arms th{padding:.3rem .45rem;font-size:.9rem;white-space:nowrap}
 .arms th{white-space:normal;vertical-align:bottom}
 .arms td:first-child{white-space:normal;min-width:8rem;max-width:13rem}
@@ -67,6 +79,7 @@ def write_report(result: QueryABResult, path: Path | str) -> Path:
     plots = _plots(r)
     body = [
         f"<h1>{title}</h1>",
+        _lead(r),
         f"<p class=muted>{escape(TASK_TEXT.get(r.task, r.task))}. {r.n} evaluated queries, "
         f"the same for every arm, each arm's texts searched with one fixed embedder; up to "
         f"{r.num_queries} quer{'y' if r.num_queries == 1 else 'ies'} per model output. "
@@ -74,14 +87,15 @@ def write_report(result: QueryABResult, path: Path | str) -> Path:
         _headline(r),
         plots.get("missing", ""),
         "<h2>Arms</h2>",
-        f"<div class=wide>{_arms_table(r)}</div>",
+        _arms_table(r),
         _arms_note(r),
+        _cached_note(r),
         _describe(r),
         "<h2>Lift over the raw query</h2>",
         "<p class=muted>Mean per-query difference from the raw query (the user's query as "
         "typed, no transform), with its CI; a filled dot: the CI excludes 0.</p>",
         plots.get("forest", ""),
-        f"<div class=wide>{_diff_table(r)}</div>",
+        _diff_table(r),
         _shares_table(r),
         "<h2>Quality and latency</h2>",
         plots.get("scatter", "") or "<p class=muted>No arm was timed.</p>",
@@ -104,6 +118,31 @@ def write_report(result: QueryABResult, path: Path | str) -> Path:
 
 
 # --- headline and tables ---------------------------------------------------------------
+
+
+def _lead(r: QueryABResult) -> str:
+    """One sentence per model arm: the share of the teacher's lift it keeps, its speed."""
+    if "teacher" not in r.arms:
+        return ""
+    t_speed = r.arms["teacher"].get("speed") or {}
+    sentences = []
+    for name in ordered([a for a in r.ordered_arms() if a not in (*FIXED_ARMS, "teacher")]):
+        share = r.shares.get(name, {}).get(PRIMARY)
+        kept = None
+        if share and _finite(share.get("mean")):
+            low, high = share.get("low", math.nan), share.get("high", math.nan)
+            kept = Kept(share["mean"], low, high, _confidence(r))
+        speed = speed_ratio(t_speed.get("p50_ms"), (r.arms[name].get("speed") or {}).get("p50_ms"))
+        what = f"lift in {METRIC_NAMES[PRIMARY]} over the raw query"
+        sentences.append(
+            kept_sentence(name, what, kept, speed, reason=f"the teacher shows no {what}")
+        )
+    note = (
+        "Share of the teacher's lift: the arm's mean lift over the raw query divided by the "
+        "teacher's, with its bootstrap CI (queries resampled together). Query speed: median "
+        "latency per query, one query per call, the teacher's over the arm's."
+    )
+    return headline_html(sentences, note=note)
 
 
 def _headline(r: QueryABResult) -> str:
@@ -142,7 +181,7 @@ def _arms_table(r: QueryABResult) -> str:
             cell, *(_num(metrics.get(m), "{:.4f}") for m in METRICS),
             _lift_cell(_find(r, PRIMARY, name, "raw"), name == "raw"),
             _share_cell(r, name), bad, latency, _num(speed.get("throughput_qps"), "{:.1f}"),
-            _memory(speed), _count(speed.get("parameters")), escape(size_text(speed.get("size_bytes"))),
+            _memory(arm), _count(speed.get("parameters")), escape(size_text(speed.get("size_bytes"))),
         ])  # fmt: skip
     head = [
         "arm",
@@ -184,10 +223,21 @@ def _share_text(share: dict[str, float]) -> str:
     return text
 
 
-def _memory(speed: dict[str, Any]) -> str:
-    """Peak memory only where the arm's timed calls recorded it."""
-    value = speed.get("peak_memory_bytes")
-    return "-" if value is None else escape(size_text(int(value)))
+def _memory(arm: dict[str, Any]) -> str:
+    """Peak memory only where the arm's timed calls recorded it, and the arm's outputs
+    were not read from its store (then the growth is the cache's, not the model's)."""
+    value = (arm.get("speed") or {}).get("peak_memory_bytes")
+    if value is None:
+        return "-"
+    return CACHED_MARK if arm.get("outputs_cached") else escape(size_text(int(value)))
+
+
+def _cached_note(r: QueryABResult) -> str:
+    if not any(_memory(a) == CACHED_MARK for a in r.arms.values()):
+        return ""
+    return cached_note(
+        "Its latency was measured on the model itself.", source="its generation store"
+    )
 
 
 def _arms_note(r: QueryABResult) -> str:
@@ -376,9 +426,13 @@ def _plots(r: QueryABResult) -> dict[str, str]:
     out = {}
     lifted = [a for a in r.ordered_arms() if a != "raw" and _find(r, PRIMARY, a, "raw")]
     if lifted:
+        comps = [c for a in lifted for m in METRICS if (c := _find(r, m, a, "raw")) is not None]
+        forest = forest_png(
+            comps, plt, label=lambda c: c.arm, color=lambda c: _color(r, c.arm),
+            metric_name=lambda m: METRIC_NAMES.get(m, m), xlabel="difference from raw",
+        )  # fmt: skip
         out["forest"] = _img(
-            "Lift over the raw query per metric (bars: CI; filled: CI excludes 0)",
-            _forest_png(r, lifted, plt),
+            "Lift over the raw query per metric (bars: CI; filled: CI excludes 0)", forest
         )
     timed = [
         a for a in r.ordered_arms()
@@ -391,34 +445,6 @@ def _plots(r: QueryABResult) -> dict[str, str]:
             _scatter_png(r, timed, plt),
         )
     return out
-
-
-def _forest_png(r: QueryABResult, names: list[str], plt: Any) -> str:
-    rows = len(names)
-    fig, axes = plt.subplots(
-        1, len(METRICS), figsize=(10, 1.3 + 0.42 * rows), sharey=True, squeeze=False
-    )
-    ys = list(range(rows - 1, -1, -1))  # the first arm on top
-    for ax, metric in zip(axes[0], METRICS):
-        for name, y in zip(names, ys):
-            c = _find(r, metric, name, "raw")
-            if c is None or not all(_finite(v) for v in (c.diff, c.low, c.high)):
-                continue
-            color = _color(r, name)
-            ax.errorbar(
-                [c.diff], [y], xerr=[[max(0.0, c.diff - c.low)], [max(0.0, c.high - c.diff)]],
-                fmt="o", capsize=3, color=color, markersize=6,
-                markerfacecolor=color if c.significant else "white",
-            )  # fmt: skip
-        ax.axvline(0, color="#999", lw=1, zorder=0)
-        ax.set_title(METRIC_NAMES[metric], fontsize=10)
-        ax.set_xlabel("difference from raw", fontsize=8)
-        ax.tick_params(axis="x", labelsize=8)
-        ax.set_ylim(-0.6, rows - 0.4)
-        ax.grid(axis="x", color="#eee")
-    axes[0][0].set_yticks(ys, names, fontsize=9)
-    fig.tight_layout()
-    return png(fig, plt)
 
 
 def _scatter_png(r: QueryABResult, names: list[str], plt: Any) -> str:

@@ -100,8 +100,9 @@ def run_rerank_ab(
         bar = tqdm(qids, desc=f"reranking ({name})", disable=not show_progress)
         scores[name] = [scorer.score(dataset.queries[q], [p.text for p in lists[q]]) for q in bar]
         results[name] = RerankArm(
-            name=name, component=arm.describe(), model=_model_name(arm), prepare_seconds=prep
-        )
+            name=name, component=arm.describe(), model=_model_name(arm), prepare_seconds=prep,
+            outputs_cached=scorer is not arm,
+        )  # fmt: skip
     scores[FIRST_STAGE] = [-np.arange(len(lists[q]), dtype=np.float64) for q in qids]
     results[FIRST_STAGE] = RerankArm(name=FIRST_STAGE, component=dict(first_stage or {}))
     results[FIRST_STAGE].model = (first_stage or {}).get("model")

@@ -5,11 +5,33 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ragdistill.ab.html import COLORS, CSS, escape, num, options_text, png, size_text, table
+from ragdistill.ab.headline import (
+    KEPT_NOTE,
+    headline_html,
+    kept_of_teacher,
+    kept_sentence,
+    metric_label,
+    ordered,
+    speed_ratio,
+)
+from ragdistill.ab.html import (
+    COLORS,
+    CSS,
+    escape,
+    fit,
+    num,
+    options_cell,
+    png,
+    size_text,
+    table,
+)
+from ragdistill.ab.plots import forest_png
 from ragdistill.errors import require
 from ragdistill.stages.reranker.ab_result import FIRST_STAGE, RerankABResult
 
 ARM_COLORS = {**COLORS, FIRST_STAGE: "#55A868"}
+#: The metric a report's headline gives.
+MAIN_METRIC = "ndcg@10"
 
 
 def write_rerank_report(result: RerankABResult, path: Path | str) -> Path:
@@ -20,6 +42,7 @@ def write_rerank_report(result: RerankABResult, path: Path | str) -> Path:
     title = f"Reranker A/B: {escape(r.dataset.get('name'))}"
     body = [
         f"<h1>{title}</h1>",
+        _headline(r),
         f"<p class=muted>{len(r.query_ids)} judged queries; each arm reorders the same "
         f"{s.get('k')} first-stage candidates per query (first stage: "
         f"{escape(s.get('first_stage', {}).get('model', '?'))}); quality per document (a document "
@@ -27,6 +50,7 @@ def write_rerank_report(result: RerankABResult, path: Path | str) -> Path:
         f"({s.get('n_bootstrap')} resamples, seed {s.get('seed')}), paired for differences; "
         f"created {escape(r.created)}</p>",
         _arms_table(r),
+        _cached_note(r),
         "<h2>Quality</h2>",
         _metrics_table(r),
         _diff_table(r),
@@ -53,13 +77,60 @@ def write_rerank_report(result: RerankABResult, path: Path | str) -> Path:
     return path
 
 
+def _headline(r: RerankABResult) -> str:
+    """One sentence per arm: the share of the teacher's nDCG@10 it keeps, its speed."""
+    if "teacher" not in r.arms:
+        return ""
+    size = _headline_size(r)
+    sentences = []
+    for name in ordered([n for n in r.arms if n not in ("teacher", FIRST_STAGE)]):
+        try:
+            c = r.comparison(MAIN_METRIC, name, "teacher")
+        except KeyError:
+            continue
+        kept = kept_of_teacher(c, r.arms["teacher"].metrics.get(MAIN_METRIC, math.nan))
+        speed = speed_ratio(_p50(r, "teacher", size), _p50(r, name, size))
+        words = f"speed reranking {size} candidates"
+        sentences.append(kept_sentence(name, metric_label(MAIN_METRIC), kept, speed, speed=words))
+    note = KEPT_NOTE.format(items="candidate lists")
+    if size is not None:
+        note += f" Speed: median time to score one query's {size} candidates, the teacher's "
+        note += "over the arm's."
+    return headline_html(sentences, note=note)
+
+
+def _headline_size(r: RerankABResult) -> str | None:
+    """The candidate-list size the headline's speed is given at: ``k`` when timed, else
+    the largest size the teacher was timed at."""
+    timed = r.arms["teacher"].latency
+    k = str(r.settings.get("k"))
+    if k in timed:
+        return k
+    return max(timed, key=float) if timed else None
+
+
+def _p50(r: RerankABResult, arm: str, size: str | None) -> float | None:
+    return None if size is None else r.arms[arm].latency.get(size, {}).get("p50_ms")
+
+
 def _arms_table(r: RerankABResult) -> str:
     rows = [
-        [name, arm.model or "-", arm.component.get("class", "?"), options_text(arm.component),
-         num(arm.parameters, "{:,}"), size_text(arm.model_size_bytes)]
+        [name, fit(arm.model or "-"), fit(arm.component.get("class", "?")),
+         options_cell(arm.component), num(arm.parameters, "{:,}"),
+         size_text(arm.model_size_bytes)]
         for name, arm in r.arms.items()
     ]  # fmt: skip
     return table(["arm", "model", "class", "options", "parameters", "model size"], rows)
+
+
+def _cached_note(r: RerankABResult) -> str:
+    cached = [name for name, arm in r.arms.items() if arm.outputs_cached]
+    if not cached:
+        return ""
+    return (
+        f"<p class=muted>Quality scores of {escape(', '.join(cached))} read from the score "
+        "cache; their latency, parameters and size were measured on the model itself.</p>"
+    )
 
 
 def _metrics_table(r: RerankABResult) -> str:
@@ -126,7 +197,7 @@ def _plots(r: RerankABResult) -> list[tuple[str, str]]:
     out = []
     names = list(r.arms)
     metrics = list(r.arms["teacher"].metrics)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, ax1 = plt.subplots(figsize=(8, 3.8), layout="constrained")
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         arm = r.arms[name]
@@ -137,19 +208,11 @@ def _plots(r: RerankABResult) -> list[tuple[str, str]]:
         ax1.bar(xs, ys, width, yerr=err, capsize=3, label=name, color=ARM_COLORS.get(name))
     ax1.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(metrics))], metrics)
     ax1.set_ylabel("mean over queries")
-    ax1.legend(fontsize=8)
-    comps = r.comparisons
-    ax2.errorbar(
-        [c.diff for c in comps], range(len(comps)), fmt="o", capsize=3,
-        xerr=[[c.diff - c.low for c in comps], [c.high - c.diff for c in comps]],
-    )  # fmt: skip
-    ax2.axvline(0, color="#999", lw=1)
-    ax2.set_yticks(
-        range(len(comps)), [f"{c.arm}-{c.reference} {c.metric}" for c in comps], fontsize=7
-    )
-    ax2.set_xlabel("difference (paired bootstrap CI)")
-    fig.tight_layout()
+    ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     out.append(("Quality with confidence intervals", png(fig, plt)))
+    if r.comparisons:
+        forest = forest_png(r.comparisons, plt, color=lambda c: ARM_COLORS.get(c.arm))
+        out.append(("Differences between arms (filled: the CI excludes 0)", forest))
     timed = [n for n in names if r.arms[n].latency]
     if timed:
         fig, ax = plt.subplots(figsize=(7, 4))

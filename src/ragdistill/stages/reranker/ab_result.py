@@ -29,6 +29,9 @@ class RerankArm:
     model_size_bytes: int | None = None
     #: Seconds spent before timing (e.g. storing ColBERT document vectors), if any.
     prepare_seconds: float | None = None
+    #: The arm's quality scores were read from its score cache (``quality_scorers``),
+    #: not computed by its model in this run; latency always times the model itself.
+    outputs_cached: bool = False
 
 
 @dataclass
