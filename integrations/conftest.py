@@ -399,3 +399,60 @@ def recording_runtime() -> Iterator[type[RecordingRuntime]]:
     finally:
         pm.unregister(plugin)
         registry.reset()
+
+
+# -- a pipeline spec of tiny models, for the pipeline engines and the router ----------------
+
+PIPELINE_FACTS = [
+    ("France", "Paris is the capital of France and its largest city.", "What is the capital of France?", "Paris"),
+    ("Rhine", "The Rhine flows from the Swiss Alps to the North Sea.", "Where does the Rhine flow to?", "the North Sea"),
+    ("Distillation", "Knowledge distillation trains a small student to imitate a teacher.", "What does distillation train?", "a small student"),
+    ("Chroma", "Chroma is an open-source vector database for embeddings.", "What is Chroma?", "a vector database"),
+    ("Quantization", "Quantization stores weights in fewer bits to save memory.", "What does quantization save?", "memory"),
+    ("Everest", "Mount Everest is the highest mountain above sea level.", "Which mountain is the highest?", "Mount Everest"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def pipeline_dataset() -> Any:
+    """A six-document question-answering set (titled documents, one gold answer each)."""
+    from ragdistill.datasets import Document, RetrievalDataset
+
+    facts = PIPELINE_FACTS
+    return RetrievalDataset(
+        name="tiny-qa",
+        corpus={f"d{i}": Document(f"d{i}", t, text) for i, (t, text, _, _) in enumerate(facts)},
+        queries={f"q{i}": q for i, (_, _, q, _) in enumerate(facts)},
+        qrels={f"q{i}": {f"d{i}": 1} for i in range(len(facts))},
+        chunk_size=None,
+        answers={f"q{i}": [a] for i, (_, _, _, a) in enumerate(facts)},
+    )
+
+
+@pytest.fixture(scope="session")
+def pipeline_spec(
+    tiny_st_path: Path, tiny_ce_path: Path, tiny_t5_path: Path, tiny_lm_path: Path
+) -> dict[str, Any]:
+    """A two-arm spec: a "teacher" of every stage (T5 rewriter, embedder, cross-encoder,
+    causal LM) and a "student" with neither a query transformer nor a reranker (and its
+    own generator instance). Greedy decoding throughout: equal inputs, equal answers."""
+    return {
+        "name": "tiny",
+        "k": 4,
+        "contexts": 2,
+        "max_new_tokens": 6,
+        "control": "teacher",
+        "treatment": "student",
+        "arms": {
+            "teacher": {
+                "query_transformer": {"artifact": str(tiny_t5_path), **QUERY_OPTIONS},
+                "embedder": {"artifact": str(tiny_st_path)},
+                "reranker": {"artifact": str(tiny_ce_path)},
+                "generator": {"artifact": str(tiny_lm_path)},
+            },
+            "student": {
+                "embedder": {"artifact": str(tiny_st_path)},
+                "generator": {"artifact": str(tiny_lm_path), "batch_size": 2},
+            },
+        },
+    }

@@ -7,6 +7,10 @@ Each class wraps one ragdistill stage contract and loads from an artifact direct
 
     embeddings = RagdistillEmbeddings.from_pretrained("runs/minilm/student")
     llm = ChatRagdistill.from_pretrained("runs/smol/student")
+
+A whole pipeline spec arm, or the online A/B router over two, is one runnable::
+
+    rag = RagdistillPipelineRunnable.router_from_spec("pipeline.toml", documents, "ab.sqlite")
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from langchain_ragdistill.chat_models import ChatRagdistill
 from langchain_ragdistill.compressors import RagdistillRerank
 from langchain_ragdistill.embeddings import RagdistillEmbeddings
+from langchain_ragdistill.pipeline import RagdistillPipelineRetriever, RagdistillPipelineRunnable
 from langchain_ragdistill.query import (
     RagdistillHyDE,
     RagdistillQueryExpander,
@@ -24,6 +29,8 @@ __all__ = [
     "ChatRagdistill",
     "RagdistillEmbeddings",
     "RagdistillHyDE",
+    "RagdistillPipelineRetriever",
+    "RagdistillPipelineRunnable",
     "RagdistillQueryExpander",
     "RagdistillQueryRewriter",
     "RagdistillRerank",

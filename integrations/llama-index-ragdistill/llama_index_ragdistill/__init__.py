@@ -8,12 +8,21 @@ Each class wraps one ragdistill stage contract and loads from an artifact direct
 
     Settings.embed_model = RagdistillEmbedding.from_artifact("runs/minilm/student")
     Settings.llm = RagdistillLLM.from_artifact("runs/smol/student")
+
+A whole pipeline spec arm, or the online A/B router over two, is one query engine::
+
+    engine = RagdistillQueryEngine.router_from_spec("pipeline.toml", documents, "ab.sqlite")
 """
 
 from __future__ import annotations
 
 from llama_index_ragdistill.embedding import RagdistillEmbedding
 from llama_index_ragdistill.llm import RagdistillLLM
+from llama_index_ragdistill.pipeline import (
+    RagdistillQueryBundle,
+    RagdistillQueryEngine,
+    RagdistillRetriever,
+)
 from llama_index_ragdistill.postprocessor import RagdistillRerank
 from llama_index_ragdistill.query_transform import (
     RagdistillFusionRetriever,
@@ -24,6 +33,9 @@ __all__ = [
     "RagdistillEmbedding",
     "RagdistillFusionRetriever",
     "RagdistillLLM",
+    "RagdistillQueryBundle",
+    "RagdistillQueryEngine",
     "RagdistillQueryTransform",
     "RagdistillRerank",
+    "RagdistillRetriever",
 ]

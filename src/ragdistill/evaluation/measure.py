@@ -144,6 +144,13 @@ def peak_memory_during(func: Callable[[], T]) -> tuple[T, int | None]:
     return result, max(0, peak - base)
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux), or None where it cannot be read."""
+    if not sys.platform.startswith("linux"):
+        return None
+    return _proc_status_kb("VmRSS") * 1024
+
+
 def _reset_high_water_mark() -> bool:
     if not sys.platform.startswith("linux"):
         return False
