@@ -38,6 +38,29 @@ def load_dataset(name: str, data_path: Path | None, options: tuple[str, ...]) ->
     return cls.from_options(table, where=f"dataset {name}").load()
 
 
+def dataset_flags(
+    default: str, *, judged: str = "judged queries", example: str = "eval_articles=6"
+) -> Callable[[F], F]:
+    """``--dataset NAME`` (default ``default``), ``--data-path`` and repeatable
+    ``--data-option KEY=VALUE``: the dataset an A/B command loads with :func:`load_dataset`."""
+
+    def wrap(func: F) -> F:
+        func = click.option(
+            "--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
+            help=f"Another dataset option, e.g. {example} (repeatable).",
+        )(func)  # fmt: skip
+        func = click.option(
+            "--data-path", type=click.Path(path_type=Path), help="The dataset's file or folder."
+        )(func)
+        func = click.option(
+            "--dataset", default=default, show_default=True,
+            help=f"A registered dataset with {judged}.",
+        )(func)  # fmt: skip
+        return func
+
+    return wrap
+
+
 def runtime_flags(func: F) -> F:
     """``--runtime NAME`` and ``--runtime-option KEY=VALUE``: the runtime that loads the
     artifact arms of an A/B command (see :func:`cli_runtime`)."""

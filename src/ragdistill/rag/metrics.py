@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ragdistill.ab.result import Comparison
 from ragdistill.evaluation.bootstrap import paired_bootstrap
 from ragdistill.evaluation.measure import latency_stats
 from ragdistill.evaluation.retrieval import ndcg_at_k
@@ -142,23 +143,6 @@ def summarise(
     )
 
 
-@dataclass
-class Difference:
-    """``mean(arm - control)`` of a metric over the questions both scored, with its CI."""
-
-    metric: str
-    arm: str
-    control: str
-    diff: float
-    low: float
-    high: float
-    n: int
-
-    @property
-    def significant(self) -> bool:
-        return self.low > 0 or self.high < 0
-
-
 def paired_differences(
     arm: str,
     control: str,
@@ -168,7 +152,7 @@ def paired_differences(
     *,
     n_resamples: int = 1000,
     seed: int = 0,
-) -> list[Difference]:
+) -> list[Comparison]:
     """Paired-bootstrap CIs of each metric's difference, on the question ids both arms
     scored (``{question_id: {metric: score}}``)."""
     out = []
@@ -184,7 +168,7 @@ def paired_differences(
             continue
         a, b = zip(*pairs)
         ci = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
-        out.append(Difference(metric, arm, control, ci.mean, ci.low, ci.high, ci.n))
+        out.append(Comparison(metric, arm, control, ci.mean, ci.low, ci.high, ci.confidence))
     return out
 
 

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ragdistill.ab.result import Comparison
 from ragdistill.contracts import Generator
 from ragdistill.contracts.messages import Message
 from ragdistill.rag.components import ComponentPool, describe
@@ -210,9 +209,8 @@ def summarise_offline(
     for name in answered:
         if name == control:
             continue
-        for d in paired_differences(name, control, scores[name], scores[control], COMPARED,
-                                    n_resamples=n_bootstrap, seed=seed):  # fmt: skip
-            comparisons.append(Comparison(d.metric, d.arm, d.control, d.diff, d.low, d.high, 0.95))
+        comparisons += paired_differences(name, control, scores[name], scores[control], COMPARED,
+                                          n_resamples=n_bootstrap, seed=seed)  # fmt: skip
     stored = {(stage, info["source"]): info["index_s"] for a in summaries
               for stage, info in a.components.items() if info.get("stores_documents")}  # fmt: skip
     for (stage, source), seconds in stored.items():

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
+from ragdistill.cli.common import dataset_flags
+
 
 @click.command("pipeline")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--dataset", default="squad", show_default=True,
-              help="A registered dataset with judged questions (gold answers where it has them).")  # fmt: skip
-@click.option("--data-path", type=click.Path(path_type=Path), help="The dataset's file or folder.")
-@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
-              help="Another dataset option, e.g. eval_articles=6 (repeatable).")  # fmt: skip
+@dataset_flags(
+    "squad", judged="judged questions (gold answers where it has them)", example="eval_articles=6"
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for ab.json, report.html, the indexes and every arm's answers.")  # fmt: skip
 @click.option("--max-questions", type=click.IntRange(min=1), default=300, show_default=True,

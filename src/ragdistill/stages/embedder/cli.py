@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ragdistill.cli.common import runtime_flags
+from ragdistill.cli.common import dataset_flags, runtime_flags
 
 
 @click.command("embedder")
@@ -15,11 +15,9 @@ from ragdistill.cli.common import runtime_flags
 @click.option("--student", required=True,
               help="Artifact dir, model folder, model name or KIND:MODEL.")  # fmt: skip
 @click.option("--baseline", help="The student before distillation (a third arm), optional.")
-@click.option("--dataset", default="tau2-banking", show_default=True,
-              help="A registered dataset (see `ragdistill plugins --all`).")  # fmt: skip
-@click.option("--data-path", type=click.Path(path_type=Path), help="The dataset's folder.")
-@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
-              help="Another dataset option, e.g. split=dev (repeatable).")  # fmt: skip
+@dataset_flags(
+    "tau2-banking", judged="judged queries (see `ragdistill plugins --all`)", example="split=dev"
+)
 @click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path(".ragdistill/chroma"), show_default=True,
               help="Folder of the embedded Chroma indexes.")  # fmt: skip

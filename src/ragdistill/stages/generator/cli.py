@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ragdistill.cli.common import runtime_flags
+from ragdistill.cli.common import dataset_flags, runtime_flags
 
 
 @click.command("generator")
@@ -16,11 +16,9 @@ from ragdistill.cli.common import runtime_flags
 @click.option("--baseline", help="The student before distillation (a third arm), optional.")
 @click.option("--retriever", default="all-MiniLM-L6-v2", show_default=True,
               help="The embedder that retrieves each question's contexts.")  # fmt: skip
-@click.option("--dataset", default="squad", show_default=True,
-              help="A registered dataset with judged questions (gold answers where it has them).")  # fmt: skip
-@click.option("--data-path", type=click.Path(path_type=Path), help="The dataset's file or folder.")
-@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
-              help="Another dataset option, e.g. eval_articles=6 (repeatable).")  # fmt: skip
+@dataset_flags(
+    "squad", judged="judged questions (gold answers where it has them)", example="eval_articles=6"
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for ab.json, report.html, the index and the arms' answers.")  # fmt: skip
 @click.option("--max-questions", type=click.IntRange(min=1), default=300, show_default=True)

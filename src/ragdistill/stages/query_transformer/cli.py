@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ragdistill.cli.common import runtime_flags
+from ragdistill.cli.common import dataset_flags, runtime_flags
 
 
 @click.command("query-transformer")
@@ -20,11 +20,9 @@ from ragdistill.cli.common import runtime_flags
               help="Alternatives per query (expand).")  # fmt: skip
 @click.option("--embedder", default="all-MiniLM-L6-v2", show_default=True,
               help="The fixed embedder every arm retrieves with (a model or KIND:MODEL).")  # fmt: skip
-@click.option("--dataset", default="squad", show_default=True,
-              help="A registered dataset with judged queries (conversations need squad or tau2).")  # fmt: skip
-@click.option("--data-path", type=click.Path(path_type=Path), help="The dataset's file or folder.")
-@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
-              help="Another dataset option, e.g. eval_articles=8 (repeatable).")  # fmt: skip
+@dataset_flags(
+    "squad", judged="judged queries (conversations need squad or tau2)", example="eval_articles=8"
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for ab.json, report.html, the index and the arms' outputs.")  # fmt: skip
 @click.option("--max-queries", type=click.IntRange(min=1), default=300, show_default=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ragdistill.cli.common import runtime_flags
+from ragdistill.cli.common import dataset_flags, runtime_flags
 
 
 @click.command("reranker")
@@ -16,11 +16,7 @@ from ragdistill.cli.common import runtime_flags
 @click.option("--baseline", help="The student before distillation (a third arm), optional.")
 @click.option("--first-stage", default="all-MiniLM-L6-v2", show_default=True,
               help="The embedder that retrieves the candidates every arm reranks.")  # fmt: skip
-@click.option("--dataset", default="tau2-banking", show_default=True,
-              help="A registered dataset with judged queries.")  # fmt: skip
-@click.option("--data-path", type=click.Path(path_type=Path), help="The dataset's folder.")
-@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE",
-              help="Another dataset option, e.g. split=dev (repeatable).")  # fmt: skip
+@dataset_flags("tau2-banking", judged="judged queries", example="split=dev")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for ab.json, report.html and the first stage's index.")  # fmt: skip
 @click.option(
