@@ -53,3 +53,22 @@ class CountingEmbedder(Embedder):
 
     def describe(self) -> dict[str, object]:
         return self.inner.describe()
+
+
+class SeededEmbedder(Embedder):
+    """A random unit vector per text, seeded by its sha256: distinct texts, distinct vectors.
+
+    Every passage is then the only exact match of its own vector, which makes "is it
+    still in the index" a search.
+    """
+
+    def __init__(self, dim: int = 32) -> None:
+        self.dim = dim
+        self.options = {"dim": dim}
+
+    def embed_batch(self, texts: list[str], *, input_type: InputType = "document") -> FloatArray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+            out[row] = np.random.default_rng(seed).standard_normal(self.dim)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)

@@ -12,7 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from index_embedders import CountingEmbedder, HashingEmbedder
+from chroma_writer import (
+    COLLECTION,
+    assert_each_found_by_its_own_vector,
+    create_collection,
+    run_writers,
+)
+from index_embedders import CountingEmbedder, HashingEmbedder, SeededEmbedder
 
 from ragdistill.datasets import Passage
 from ragdistill.index import ChromaIndex, IndexMismatchError
@@ -70,3 +76,20 @@ def test_server_collection_of_another_embedder_is_refused(chroma_server: tuple[s
     ChromaIndex(HashingEmbedder(), host=host, port=port, collection="owned").add(PASSAGES[:3])
     with pytest.raises(IndexMismatchError, match="another embedder"):
         ChromaIndex(HashingEmbedder(salt="x"), host=host, port=port, collection="owned")
+
+
+def test_several_writer_processes_through_a_server_lose_nothing(
+    chroma_server: tuple[str, int],
+) -> None:
+    import chromadb
+
+    host, port = chroma_server
+    client = chromadb.HttpClient(
+        host=host, port=port, settings=chromadb.Settings(anonymized_telemetry=False)
+    )
+    create_collection(client, sync_threshold=100)  # as in the embedded test
+    run_writers(host, str(port))
+    index = ChromaIndex(
+        SeededEmbedder(), host=host, port=port, collection=COLLECTION, show_progress=False
+    )
+    assert_each_found_by_its_own_vector(index)

@@ -8,7 +8,7 @@ Importing this package registers the function with Chroma under the name
 
     client = chromadb.PersistentClient("index")
     ef = RagdistillEmbeddingFunction("runs/minilm/student")
-    docs = client.get_or_create_collection("docs", embedding_function=ef)
+    docs = ef.get_or_create_collection(client, "docs")  # refuses another model's collection
 """
 
 from __future__ import annotations

@@ -1,4 +1,16 @@
-"""A ragdistill embedder as a Chroma ``EmbeddingFunction``."""
+"""A ragdistill embedder as a Chroma ``EmbeddingFunction``.
+
+Vectors of two models are not comparable, even of the same dimension, so a collection
+records the model that embedded it: its fingerprint
+(:func:`ragdistill.index.embedder_fingerprint`, the identity the core
+:class:`~ragdistill.index.ChromaIndex` records) is in the function's Chroma config, and
+:meth:`RagdistillEmbeddingFunction.get_or_create_collection` also writes it to the
+collection's metadata under the core's keys. A mismatch raises
+:class:`~ragdistill.index.IndexMismatchError`. Chroma itself compares only the functions'
+names (``"ragdistill"`` for any model), so a collection opened with
+``client.get_collection(name, embedding_function=ef)`` is checked only by
+:meth:`~RagdistillEmbeddingFunction.check_collection`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +18,20 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from ragdistill.contracts import Embedder
+from ragdistill.index import IndexMismatchError, embedder_fingerprint
+from ragdistill.index.chroma import DIMENSION_KEY, EMBEDDER_KEY, FINGERPRINT_KEY
 
 if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
     from ragdistill.runtime import RuntimeBackend
 
 NAME = "ragdistill"
@@ -23,6 +40,7 @@ _SPACES: list[Space] = ["cosine", "l2", "ip"]
 # it is not "legacy", on every reopen); loading and checksumming a model each time
 # would dominate, so loaded components are shared per (source, options, runtime).
 _LOADED: dict[tuple[str, str], Embedder] = {}
+_FINGERPRINTS: dict[tuple[str, str], str] = {}  # of the components in _LOADED
 _LOCK = threading.Lock()
 
 
@@ -42,6 +60,10 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
     CPU. A component built by hand (``component=``) or a runtime passed as an instance
     works too, but then Chroma cannot rebuild it: pass ``embedding_function=`` again when
     you reopen the collection.
+
+    Open collections with :meth:`get_or_create_collection` (or check one you opened with
+    :meth:`check_collection`): a collection another model embedded is then refused, which
+    Chroma does not do (see the module).
     """
 
     def __init__(
@@ -63,9 +85,13 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
         self.source: str | None = None
         self.runtime = runtime
         self.runtime_options = dict(runtime_options or {})
+        self._key: tuple[str, str] | None = None
+        self._fingerprint: str | None = None
         if source is not None:
             self.source = _portable(source)
-            component = _load(self.source, self.load_options, runtime, self.runtime_options)
+            component, self._key = _load(
+                self.source, self.load_options, runtime, self.runtime_options
+            )
         if not isinstance(component, Embedder):
             raise TypeError(
                 f"component must be a ragdistill Embedder, got {type(component).__name__}"
@@ -83,6 +109,19 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
     @property
     def component(self) -> Embedder:
         return self._component
+
+    @property
+    def fingerprint(self) -> str:
+        """The model's identity: :func:`ragdistill.index.embedder_fingerprint`."""
+        if self._fingerprint is None:
+            if self._key is None:
+                self._fingerprint = embedder_fingerprint(self._component)
+            else:  # Chroma rebuilds the function on every add and query: hash once
+                with _LOCK:
+                    if self._key not in _FINGERPRINTS:
+                        _FINGERPRINTS[self._key] = embedder_fingerprint(self._component)
+                    self._fingerprint = _FINGERPRINTS[self._key]
+        return self._fingerprint
 
     @property
     def manifest(self) -> dict[str, Any] | None:
@@ -112,7 +151,8 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
             # rebuild from, and the caller passes the function again on reopen.
             return NotImplemented  # type: ignore[no-any-return]
         config: dict[str, Any] = {
-            "source": self.source, "load_options": self.load_options, "space": self.space
+            "source": self.source, "load_options": self.load_options, "space": self.space,
+            "fingerprint": self.fingerprint, "dimension": self._component.dimension,
         }  # fmt: skip
         if self.runtime is not None:
             config.update(runtime=self.runtime, runtime_options=self.runtime_options)
@@ -120,14 +160,77 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> RagdistillEmbeddingFunction:
+        """Load the source again; refuse it if it no longer holds the recorded model."""
         RagdistillEmbeddingFunction.validate_config(config)
-        return RagdistillEmbeddingFunction(
+        ef = RagdistillEmbeddingFunction(
             config["source"],
             load_options=config.get("load_options") or {},
             space=config.get("space", "cosine"),
             runtime=config.get("runtime"),
             runtime_options=config.get("runtime_options") or {},
         )
+        recorded = config.get("fingerprint")  # absent from configs of ragdistill-chroma 0.1
+        if recorded is not None and recorded != ef.fingerprint:
+            raise IndexMismatchError(
+                f"{ef.source} now loads another model (fingerprint {ef.fingerprint[:12]}) than "
+                f"the one that embedded this collection (fingerprint {recorded[:12]}), e.g. "
+                "retrained into the same folder; index into a new collection, or load the "
+                "original model and pass it as embedding_function="
+            )
+        return ef
+
+    def identity(self) -> dict[str, str | int]:
+        """What a collection's metadata records about its model (the core's keys)."""
+        return {
+            FINGERPRINT_KEY: self.fingerprint,
+            DIMENSION_KEY: self._component.dimension,
+            EMBEDDER_KEY: str(self._component.describe().get("class", "")),
+        }
+
+    def check_collection(self, collection: Collection) -> None:
+        """Raise :class:`IndexMismatchError` if another model embedded ``collection``.
+
+        Reads the identity in its metadata, else in its embedding-function config; a
+        collection that records neither is accepted (nothing to compare).
+        """
+        found = _recorded(collection)
+        if found is None:
+            return
+        fingerprint, dimension, model = found
+        if fingerprint != self.fingerprint or dimension not in (None, self._component.dimension):
+            mine = self.source or str(self._component.describe().get("class"))
+            raise IndexMismatchError(
+                f"collection {collection.name!r} was embedded by another model ({model}, "
+                f"dimension {dimension}, fingerprint {str(fingerprint)[:12]}) than {mine} "
+                f"(dimension {self._component.dimension}, fingerprint {self.fingerprint[:12]}); "
+                "their vectors are not comparable: use another collection, or delete this "
+                "one and add its documents again"
+            )
+
+    def get_or_create_collection(
+        self,
+        client: ClientAPI,
+        name: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Collection:
+        """``client.get_or_create_collection(name, embedding_function=self, ...)``, checked.
+
+        Refuses (:class:`IndexMismatchError`) a collection another model embedded;
+        records this model in the metadata of one that records no model yet.
+        """
+        identity = self.identity()
+        collection = client.get_or_create_collection(
+            name,
+            metadata={**(metadata or {}), **identity},
+            embedding_function=cast(Any, self),  # chroma types it for images and texts
+            **kwargs,
+        )
+        self.check_collection(collection)
+        if FINGERPRINT_KEY not in (collection.metadata or {}):
+            collection.modify(metadata={**(collection.metadata or {}), **identity})
+        return collection
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:
@@ -141,16 +244,26 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
                 raise ValueError(
                     f"{key!r} in a ragdistill embedding function config must be a dict"
                 )
+        if not isinstance(config.get("fingerprint", ""), str):
+            raise ValueError(
+                "'fingerprint' in a ragdistill embedding function config must be a str"
+            )
         if not isinstance(config.get("runtime", ""), str | None):
             raise ValueError("'runtime' in a ragdistill embedding function config must be a name")
 
     def validate_config_update(
         self, old_config: dict[str, Any], new_config: dict[str, Any]
     ) -> None:
-        # A moved artifact may change path; a different model would make stored vectors
-        # meaningless, which the manifest cannot tell from here, so only the space is fixed.
+        # A moved artifact may change path, not the model: the fingerprint tells them apart.
         if "space" in new_config and new_config["space"] != old_config.get("space"):
             raise ValueError("the distance space of an existing collection cannot change")
+        old, new = old_config.get("fingerprint"), new_config.get("fingerprint")
+        if old is not None and new is not None and old != new:
+            raise IndexMismatchError(
+                f"the collection was embedded by another model (fingerprint {old[:12]}) than "
+                f"{new_config.get('source')} (fingerprint {new[:12]}); its vectors would not "
+                "be comparable"
+            )
 
 
 def _portable(source: str | os.PathLike[str]) -> str:
@@ -159,12 +272,25 @@ def _portable(source: str | os.PathLike[str]) -> str:
     return str(path.resolve()) if path.is_dir() else os.fspath(source)
 
 
+def _recorded(collection: Collection) -> tuple[Any, Any, Any] | None:
+    """(fingerprint, dimension, model) that ``collection`` records, or None."""
+    metadata = collection.metadata or {}
+    if FINGERPRINT_KEY in metadata:
+        return metadata[FINGERPRINT_KEY], metadata.get(DIMENSION_KEY), metadata.get(EMBEDDER_KEY)
+    ef = (collection.configuration_json or {}).get("embedding_function") or {}
+    config = ef.get("config") or {}
+    if ef.get("name") == NAME and config.get("fingerprint"):
+        return config["fingerprint"], config.get("dimension"), config.get("source")
+    return None
+
+
 def _load(
     source: str,
     options: dict[str, Any],
     runtime: str | RuntimeBackend | None,
     runtime_options: dict[str, Any],
-) -> Embedder:
+) -> tuple[Embedder, tuple[str, str] | None]:
+    """The component, and its key among the shared ones (None when not shared)."""
     from ragdistill.loading import load_component
 
     def load() -> Embedder:
@@ -176,12 +302,12 @@ def _load(
         return component
 
     if not (runtime is None or isinstance(runtime, str)):
-        return load()  # an instance: Chroma cannot rebuild it from a config, nothing to share
+        return load(), None  # an instance: Chroma cannot rebuild it from a config, no sharing
     key = (source, json.dumps([options, runtime, runtime_options], sort_keys=True, default=str))
     with _LOCK:
         if key not in _LOADED:
             _LOADED[key] = load()
-        return _LOADED[key]
+        return _LOADED[key], key
 
 
 def _rows(array: np.ndarray) -> Embeddings:

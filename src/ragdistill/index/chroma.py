@@ -6,6 +6,8 @@
   changed passages, and ``sync=True`` deletes passages that disappeared.
 * Batches are upserted one by one, so a killed run resumes where it stopped.
 * :meth:`ChromaIndex.search` returns documents, each scored by its best passage.
+* An embedded folder is checked before Chroma loads it (:mod:`ragdistill.index.integrity`)
+  and its writers take turns (:mod:`ragdistill.index.store`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from ragdistill.contracts import Embedder
 from ragdistill.datasets import Document, Passage
 from ragdistill.errors import ConfigError, require
 from ragdistill.index.fingerprint import embedder_fingerprint
+from ragdistill.index.store import EmbeddedStore, ServerStore, embedded_store
 
 DEFAULT_PATH = Path(".ragdistill") / "chroma"
 FINGERPRINT_KEY = "ragdistill:embedder_fingerprint"
@@ -66,6 +70,13 @@ class ChromaIndex:
 
     Embedded (``chromadb.PersistentClient(path)``) by default; a Chroma server when
     ``host`` is given. ``rebuild=True`` drops the collection first.
+
+    An embedded collection's files are checked before Chroma loads them: a damaged one
+    raises :class:`~ragdistill.index.integrity.IndexDamagedError` instead of crashing or
+    searching part of its vectors. Processes sharing a folder take turns on a file lock
+    and reload the index after each other's writes, so nothing is lost, but they run one
+    at a time: several processes that index at once should use a Chroma server
+    (``chroma run --path DIR``, then ``host=``).
     """
 
     def __init__(
@@ -93,25 +104,38 @@ class ChromaIndex:
         self.show_progress = show_progress
         self.fingerprint = embedder_fingerprint(embedder)
         self.dimension = embedder.dimension
-        self.client = _client(path, host, port)
+        self._store = _store(path, host, port)
         self.last_timing: SearchTiming | None = None
-        if rebuild:
-            self.drop()
-        self._collection = self._open()
-        self._count: int = self._collection.count()
+        self._client: Any = None
+        with self._store.hold(self.name, write=True) as client:
+            if rebuild:
+                self._drop(client)
+            self._collection = self._open(client)
+            self._client = client
 
-    def _open(self) -> Any:
+    @contextmanager
+    def _use(self, *, write: bool = False) -> Iterator[Any]:
+        """The collection for one call, held from other processes (embedded store)."""
+        with self._store.hold(self.name, write=write) as client:
+            if client is not self._client:  # the store reopened: another process wrote
+                self._collection = client.get_collection(self.name, embedding_function=None)
+                self._client = client
+            self._store.verify(self.name, self._collection)
+            yield self._collection
+
+    def _open(self, client: Any) -> Any:
         metadata = {
             FINGERPRINT_KEY: self.fingerprint,
             DIMENSION_KEY: self.dimension,
             EMBEDDER_KEY: str(self.embedder.describe().get("class", type(self.embedder).__name__)),
         }
-        col = self.client.get_or_create_collection(
+        col = client.get_or_create_collection(
             self.name,
             configuration={"hnsw": {"space": "cosine"}},
             metadata=metadata,
             embedding_function=None,
         )
+        self._store.verify(self.name, col)  # before anything loads its vectors
         found = col.metadata or {}
         if FINGERPRINT_KEY not in found:
             if col.count():
@@ -140,16 +164,27 @@ class ChromaIndex:
             )
         return col
 
+    @property
+    def client(self) -> Any:
+        """The Chroma client of the last call (an embedded store replaces it after
+        another process's writes)."""
+        return self._client
+
     def __len__(self) -> int:
-        return self._count
+        with self._use() as col:
+            return int(col.count())
 
     def drop(self) -> None:
         """Delete the collection if it exists (a later :meth:`add` starts afresh)."""
-        if any(_name_of(c) == self.name for c in self.client.list_collections()):
-            self.client.delete_collection(self.name)
-        if hasattr(self, "_collection"):
-            self._collection = self._open()
-            self._count = 0
+        with self._store.hold(self.name, write=True) as client:
+            self._drop(client)
+            self._collection = self._open(client)
+            self._client = client
+
+    def _drop(self, client: Any) -> None:
+        if any(_name_of(c) == self.name for c in client.list_collections()):
+            client.delete_collection(self.name)
+        self._store.forget(self.name)
 
     def add(
         self,
@@ -184,30 +219,32 @@ class ChromaIndex:
                     embedded += len(todo)
                 bar.update(len(batch))
         deleted = self._delete_except(set(ids)) if sync else 0
-        self._count = self._collection.count()
         return IndexStats(embedded=embedded, unchanged=unchanged, deleted=deleted)
 
     def _stored_hashes(self, ids: list[str]) -> dict[str, str]:
-        got = self._collection.get(ids=ids, include=["metadatas"])
+        with self._use() as col:
+            got = col.get(ids=ids, include=["metadatas"])
         return {i: (m or {}).get(HASH_KEY, "") for i, m in zip(got["ids"], got["metadatas"] or [])}
 
     def _upsert(self, passages: list[Passage]) -> None:
         vectors = self.embedder.embed_many([p.text for p in passages], input_type="document")
-        self._collection.upsert(
-            ids=[p.id for p in passages],
-            embeddings=vectors,
-            documents=[p.text for p in passages],
-            metadatas=[{DOC_KEY: p.doc_id, HASH_KEY: content_hash(p)} for p in passages],
-        )
+        with self._use(write=True) as col:  # embedded above, outside the hold
+            col.upsert(
+                ids=[p.id for p in passages],
+                embeddings=vectors,
+                documents=[p.text for p in passages],
+                metadatas=[{DOC_KEY: p.doc_id, HASH_KEY: content_hash(p)} for p in passages],
+            )
 
     def _delete_except(self, keep: set[str]) -> int:
         stale: list[str] = []
         page = 1000
-        for offset in range(0, self._collection.count(), page):
-            got = self._collection.get(include=[], limit=page, offset=offset)
-            stale.extend(i for i in got["ids"] if i not in keep)
-        for start in range(0, len(stale), page):
-            self._collection.delete(ids=stale[start : start + page])
+        with self._use(write=True) as col:
+            for offset in range(0, col.count(), page):
+                got = col.get(include=[], limit=page, offset=offset)
+                stale.extend(i for i in got["ids"] if i not in keep)
+            for start in range(0, len(stale), page):
+                col.delete(ids=stale[start : start + page])
         return len(stale)
 
     def search(self, query_texts: Sequence[str], k: int = 10) -> list[list[tuple[str, float]]]:
@@ -233,9 +270,7 @@ class ChromaIndex:
         t0 = time.perf_counter()
         vectors = self.embedder.embed_many(texts, input_type="query")
         t1 = time.perf_counter()
-        results = (
-            self._query(vectors, k, by_document) if texts and self._count else [[] for _ in texts]
-        )
+        results = self._query(vectors, k, by_document) if texts else []
         self.last_timing = SearchTiming(t1 - t0, time.perf_counter() - t1, len(texts))
         return results
 
@@ -243,8 +278,11 @@ class ChromaIndex:
         # Fetch more passages than documents wanted, and widen the fetch for any query
         # whose passages cover fewer than k documents: the first k distinct documents
         # of the passage ranking are then exactly the k best by max-pooled score.
-        n = min(self._count, k * (3 if by_document else 1))
+        total = len(self)  # other processes or clients may have written since
         out: list[list[tuple[str, float]]] = [[] for _ in range(len(vectors))]
+        if not total:
+            return out
+        n = min(total, k * (3 if by_document else 1))
         pending = list(range(len(vectors)))
         while pending:
             retry = []
@@ -253,17 +291,18 @@ class ChromaIndex:
             step = max(1, _SQL_VARIABLES // n)
             for start in range(0, len(pending), step):
                 chunk = pending[start : start + step]
-                got = self._collection.query(
-                    query_embeddings=vectors[chunk], n_results=n,
-                    include=["metadatas", "distances"],
-                )  # fmt: skip
+                with self._use() as col:
+                    got = col.query(
+                        query_embeddings=vectors[chunk], n_results=n,
+                        include=["metadatas", "distances"],
+                    )  # fmt: skip
                 for row, qi in enumerate(chunk):
                     hits = zip(got["ids"][row], got["metadatas"][row], got["distances"][row])
                     ranked = _rank(hits, by_document)
-                    if by_document and len(ranked) < k and n < self._count:
+                    if by_document and len(ranked) < k and n < total:
                         retry.append(qi)
                     out[qi] = ranked[:k]
-            pending, n = retry, min(self._count, n * 4)
+            pending, n = retry, min(total, n * 4)
         return out
 
 
@@ -292,13 +331,13 @@ def _name_of(collection: Any) -> str:
     return collection if isinstance(collection, str) else collection.name
 
 
-def _client(path: Path | str | None, host: str | None, port: int | None) -> Any:
+def _store(
+    path: Path | str | None, host: str | None, port: int | None
+) -> EmbeddedStore | ServerStore:
     chromadb = require("chromadb", extra="chroma")
-    settings = chromadb.Settings(anonymized_telemetry=False)
     if host:
-        return chromadb.HttpClient(host=host, port=port or 8000, settings=settings)
+        settings = chromadb.Settings(anonymized_telemetry=False)
+        return ServerStore(chromadb.HttpClient(host=host, port=port or 8000, settings=settings))
     if port is not None:
         raise ConfigError("port was given without host; pass host too for a Chroma server")
-    folder = Path(path) if path is not None else DEFAULT_PATH
-    folder.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(folder), settings=settings)
+    return embedded_store(Path(path) if path is not None else DEFAULT_PATH)
