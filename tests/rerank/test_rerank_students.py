@@ -151,3 +151,20 @@ def test_freeze_layers_stops_training_the_bottom(tiny_st_path):
     assert any("layer.1." in n for n in trainable) and any("classifier" in n for n in trainable)
     with pytest.raises(ConfigError, match="freeze at most 2"):
         ColBERTStudent(str(tiny_st_path), dim=16, freeze_layers=3).build()
+
+
+def test_a_seeded_colbert_projection_is_the_same_every_build(tiny_st_path):
+    """The narrowing projection starts from the recipe's seed, whatever ran before."""
+    from ragdistill.stages.reranker.students import ColBERTStudent
+    from ragdistill.students.seeding import seeded_init
+
+    def projection(seed: int) -> torch.Tensor:
+        torch.rand(7)  # other work moves the global generator between builds
+        with seeded_init(seed):
+            model = ColBERTStudent(str(tiny_st_path), dim=16).build()
+        weights = [p for p in model.parameters() if p.ndim == 2 and p.shape[0] == 16]
+        return weights[-1].detach().clone()
+
+    first, again, other = projection(42), projection(42), projection(7)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)

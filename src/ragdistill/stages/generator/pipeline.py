@@ -34,6 +34,7 @@ from ragdistill.stages.generator.prompt import (
     parse_rationale,
 )
 from ragdistill.stages.generator.setup import GeneratorSetup, prepare
+from ragdistill.students.seeding import seeded_init
 
 
 def prompt_budget(setup: GeneratorSetup, context: int | None) -> int:
@@ -118,7 +119,8 @@ def distill_generator(
     setup = prepare(recipe, show_progress=show_progress)
     student = build(registry.student("generator", recipe.student.kind), recipe.student.options,
                     "student")  # fmt: skip
-    model = student.build()
+    with seeded_init(recipe.train.seed):  # new layers start the same every run
+        model = student.build()
     logit = sorted({s.name for s in recipe.losses} & LOGIT_LOSSES)
     if logit:
         check_shared_tokenizer(recipe, setup, model, logit)

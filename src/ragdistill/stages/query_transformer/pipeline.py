@@ -31,6 +31,7 @@ from ragdistill.query_parsing import join_queries
 from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
 from ragdistill.stages.query_transformer.data import QueryExample
 from ragdistill.stages.query_transformer.setup import QuerySetup, prepare
+from ragdistill.students.seeding import seeded_init
 
 #: The encoder input's task prefix of a seq2seq student (T5 convention).
 SEQ2SEQ_PREFIX = {"rewrite": "rewrite: ", "expand": "expand: ", "hyde": "passage: "}
@@ -113,7 +114,8 @@ def distill_query_transformer(
             "hf-llm loader can reproduce, so a student trained on its prompts would read "
             'others at inference; set [query_transformer] student_prompt = "bare"'
         )
-    model = student.build()
+    with seeded_init(recipe.train.seed):  # new layers start the same every run
+        model = student.build()
     logit = sorted({s.name for s in recipe.losses} & LOGIT_LOSSES)
     if logit:
         teacher_name = setup.options.teacher_tokenizer or getattr(setup.teacher, "model", None)

@@ -34,6 +34,7 @@ from ragdistill.stages.reranker.mining import (
 )
 from ragdistill.stages.reranker.options import RerankerOptions
 from ragdistill.stages.reranker.setup import prepare
+from ragdistill.students.seeding import seeded_init
 
 
 def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bool = True) -> Path:
@@ -117,7 +118,8 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     student = build(
         registry.student("reranker", recipe.student.kind), recipe.student.options, "student"
     )
-    model = student.build()
+    with seeded_init(recipe.train.seed):  # new layers start the same every run
+        model = student.build()
     baseline = output / "baseline"
     if not baseline.exists():  # the student before distillation, for the A/B
 
