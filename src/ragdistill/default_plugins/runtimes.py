@@ -1,4 +1,4 @@
-"""Built-in plugin: the torch runtime (CPU and CUDA)."""
+"""Built-in plugin: the torch runtime (CPU and CUDA) and the ONNX Runtime one."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from ragdistill.hookspecs import RegisterRuntime, hookimpl
 
 @hookimpl
 def register_runtimes(register: RegisterRuntime) -> None:
+    from ragdistill.runtimes.onnx import OnnxRuntime
     from ragdistill.torch_runtime import TorchRuntime
 
     register("torch", TorchRuntime)
+    register("onnx", OnnxRuntime)  # [runtime] backend = "onnx"; --runtime onnx
