@@ -35,14 +35,26 @@ class CachedEmbedder(Embedder):
         return getattr(self.inner, "model", None)
 
     def fill(
-        self, texts: list[str], input_type: InputType, *, show_progress: bool = True
+        self,
+        texts: list[str],
+        input_type: InputType,
+        *,
+        show_progress: bool = True,
+        part: int = 0,
+        parts: int = 1,
     ) -> FillStats:
         """Make sure every text is cached, computing the missing ones in batches.
 
-        Texts go to the teacher sorted by length, so a batch pads little.
+        Texts go to the teacher sorted by length, so a batch pads little. With ``parts``
+        above 1, several processes fill the cache together and this one labels only its
+        share, part ``part``: the texts whose content hash falls to it, so each text is
+        one process's whatever each has seen of the cache; the stats are the share's.
         """
         texts = sorted(texts, key=len)
         keys = embedding_keys(texts, input_type)
+        if parts > 1:
+            mine = [i for i, key in enumerate(keys) if int(key[:8], 16) % parts == part]
+            texts, keys = [texts[i] for i in mine], [keys[i] for i in mine]
         return self.cache.fill(
             keys,
             lambda idx: self.inner.embed_many([texts[i] for i in idx], input_type=input_type),

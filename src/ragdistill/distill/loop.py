@@ -25,6 +25,7 @@ import torch
 
 from ragdistill.callbacks import TrainingCallback, TrainingRun
 from ragdistill.config import build
+from ragdistill.distill.accelerated import Processes
 from ragdistill.distill.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import TrainSpec
@@ -134,6 +135,7 @@ def train(
     show_progress: bool = True,
     order_of: Callable[[int], np.ndarray] | None = None,
     callbacks: Sequence[TrainingCallback] | None = None,
+    processes: Processes | None = None,
 ) -> TrainResult:
     """Train ``model`` so ``loss(model(batch), teacher)`` falls; resumes from checkpoints.
 
@@ -142,18 +144,42 @@ def train(
     are passed on to the loss. ``order_of(epoch)`` is the epoch's input order when a stage
     composes its own batches (default: :func:`batch_orders`). ``callbacks`` default to
     those ``spec.callbacks`` names; each is told the step a resumed run starts from.
+
+    An ``Accelerator`` (:mod:`ragdistill.distill.accelerated`) owns precision
+    (``train.mixed_precision``), gradient accumulation (a step is
+    ``train.gradient_accumulation_steps`` batches, drawn in order across epochs) and,
+    under a launcher, the data parallel all-reduce: every process draws the same seeded
+    batches and trains on its shard of each. A pipeline that runs under a launcher says
+    so by passing ``processes`` (only its main process then writes anything); without
+    it a launched run is refused. Only the main process writes the log, checkpoints and
+    callbacks' output; ``evaluate`` runs there only.
     """
     from tqdm.auto import tqdm
 
+    from ragdistill.distill import accelerated
+
     if len(inputs) < 2:
         raise ConfigError(f"distillation needs at least 2 training texts, got {len(inputs)}")
+    if processes is None and accelerated.launched()[1] > 1:
+        raise ConfigError(
+            "this stage's pipeline trains in one process only; run it without --processes "
+            "(or outside accelerate launch / torchrun)"
+        )
     per_epoch = steps_per_epoch(len(inputs), spec.batch_size)
-    total = per_epoch * spec.epochs
+    accumulate = spec.gradient_accumulation_steps
+    total = -(-per_epoch * spec.epochs // accumulate)  # the last step may run into the next epoch
     if spec.max_steps is not None:
         total = min(total, spec.max_steps)
+    accelerator = accelerated.make_accelerator(spec, device)
+    main, rank, count = (
+        accelerator.is_main_process,
+        accelerator.process_index,
+        accelerator.num_processes,
+    )
     torch.manual_seed(spec.seed)
-    model.to(device)
-    loss.to(device)
+    target = accelerated.training_device(accelerator, device)
+    model.to(target)
+    loss.to(target)
     params = [p for p in [*model.parameters(), *loss.parameters()] if p.requires_grad]
     optimizer = _adamw(params, spec)
     warmup = int(total * spec.warmup_ratio)
@@ -168,6 +194,8 @@ def train(
     ckpt_dir = output / "checkpoints"
     log_path = output / "train_log.jsonl"
     step, earlier_seconds = 0, 0.0
+    state: dict[str, Any] = {}
+    accelerator.wait_for_everyone()  # every process reads the checkpoints the main one left
     if (found := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(found, modules=modules, optimizer=optimizer, scheduler=scheduler)
         if state.get("fingerprint") != fingerprint:
@@ -175,16 +203,23 @@ def train(
                 f"{output} holds checkpoints of a different recipe; use another output folder, "
                 "or pass --restart to discard them"
             )
+        accelerated.restore_rng(accelerator, state)
         step = int(state["step"])
         earlier_seconds = float(state.get("seconds", 0.0))  # training time before the kill
-        _truncate_log(log_path, step)
+        if main:
+            _truncate_log(log_path, step)
         log.info("resuming %s from checkpoint step %d of %d", output, step, total)
-    elif log_path.exists():
+    elif main and log_path.exists():
         log_path.unlink()  # a log without checkpoints belongs to no run we can continue
+    # One module, so the all-reduce covers the loss's parameters (projections) too.
+    wrapped, stepper = accelerator.prepare(_Distillation(model, loss), optimizer)
+    if accelerator.scaler is not None and "grad_scaler" in state:
+        accelerator.scaler.load_state_dict(state["grad_scaler"])
     result = TrainResult(steps=total, resumed_from=step)
     callbacks = build_callbacks(spec) if callbacks is None else callbacks
-    output.mkdir(parents=True, exist_ok=True)  # the log, checkpoints and trackers go there
-    observers = _Observers(callbacks, TrainingRun(output, total, step, fingerprint))
+    if main:
+        output.mkdir(parents=True, exist_ok=True)  # the log, checkpoints and trackers go there
+    observers = _Observers(callbacks if main else [], TrainingRun(output, total, step, fingerprint))
     started = time.perf_counter()
     order_of = order_of or batch_orders(inputs, spec)
     # Training time as of the last step: the final checkpoint stores this same figure, so
@@ -192,29 +227,39 @@ def train(
     seconds = earlier_seconds
     model.train()
     takes_step = _takes_keywords(loss)
-    bar = tqdm(total=total, initial=step, desc="distilling", unit="step", disable=not show_progress)
+    bar = tqdm(total=total, initial=step, desc="distilling", unit="step",
+               disable=not (show_progress and main))  # fmt: skip
     with bar, observers:
         while step < total:
-            epoch, offset = divmod(step, per_epoch)
-            order = order_of(epoch)
-            start = offset * spec.batch_size
-            batch_idx = [int(i) for i in order[start : start + spec.batch_size]]
-            teacher, extra = _split(teacher_outputs(batch_idx), device)
-            student = model([inputs[i] for i in batch_idx])
-            if takes_step:  # the update about to be made: a loss may schedule itself
-                extra["step"] = step
-            total_loss, parts = loss(student, teacher, **extra)
-            optimizer.zero_grad(set_to_none=True)
-            total_loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
-            optimizer.step()
+            figures: list[list[float]] = []  # loss and parts of each batch of the step
+            for micro in range(accumulate):
+                epoch, offset = divmod(step * accumulate + micro, per_epoch)
+                order = order_of(epoch)
+                start = offset * spec.batch_size
+                batch_idx = [int(i) for i in order[start : start + spec.batch_size]]
+                batch_idx = accelerated.shard(batch_idx, rank, count)
+                teacher, extra = _split(teacher_outputs(batch_idx), target)
+                if takes_step:  # the update about to be made: a loss may schedule itself
+                    extra["step"] = step
+                with accelerator.accumulate(wrapped):
+                    total_loss, parts = wrapped([inputs[i] for i in batch_idx], teacher, extra)
+                    accelerator.backward(total_loss)
+                    if accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(params, spec.max_grad_norm)
+                    stepper.step()
+                    stepper.zero_grad(set_to_none=True)
+                figures.append([float(total_loss.detach()), *map(float, parts.values())])
             scheduler.step()
             step += 1
+            means = [sum(column) / len(figures) for column in zip(*figures)]
+            if count > 1:  # every process logs (and checks) the mean over the processes
+                reduced = accelerator.reduce(torch.tensor(means, device=target), "mean")
+                means = [float(v) for v in reduced.tolist()]
             record: dict[str, Any] = {
                 "step": step,
                 "epoch": epoch,
-                "loss": float(total_loss.detach()),
-                **{f"loss/{k}": float(v) for k, v in parts.items()},
+                "loss": means[0],
+                **{f"loss/{k}": v for k, v in zip(parts, means[1:])},
                 "lr": scheduler.get_last_lr()[0],
             }
             if not math.isfinite(record["loss"]):
@@ -223,7 +268,7 @@ def train(
                 )
             bar.set_postfix(loss=f"{record['loss']:.4g}")
             bar.update(1)
-            if evaluate is not None and spec.eval_every and step % spec.eval_every == 0:
+            if main and evaluate is not None and spec.eval_every and step % spec.eval_every == 0:
                 model.eval()
                 with torch.no_grad():
                     metrics = evaluate()
@@ -232,28 +277,58 @@ def train(
                 record.update({f"eval/{k}": v for k, v in metrics.items()})
                 bar.write(_format_eval(record))
             result.history.append(record)
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            if main:
+                with open(log_path, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
             observers.on_step(step, record)
             seconds = earlier_seconds + time.perf_counter() - started
             if step % spec.checkpoint_every == 0 or step == total:
-                saved = save_checkpoint(
-                    ckpt_dir,
-                    step=step,
-                    modules=modules,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    state={
-                        "fingerprint": fingerprint,
-                        "total": total,
-                        "seconds": seconds,
-                    },
-                    keep=spec.keep_checkpoints,
-                )
-                observers.on_checkpoint(step, saved)
+                process_rng = accelerated.gather_rng(accelerator)  # every process calls it
+                if main:
+                    saved = save_checkpoint(
+                        ckpt_dir,
+                        step=step,
+                        modules=modules,
+                        optimizer=optimizer,
+                        scheduler=scheduler,
+                        state=_run_state(fingerprint, total, seconds, accelerator, process_rng),
+                        keep=spec.keep_checkpoints,
+                    )
+                    observers.on_checkpoint(step, saved)
     model.eval()
     result.seconds = seconds
     return result
+
+
+class _Distillation(torch.nn.Module):
+    """The student and the loss as one module: what the data parallel wrapper syncs."""
+
+    def __init__(self, student: StudentModel, loss: torch.nn.Module) -> None:
+        super().__init__()
+        self.student = student
+        self.loss = loss
+
+    def forward(
+        self, batch: list[Any], teacher: torch.Tensor, extra: dict[str, Any]
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
+        out: tuple[torch.Tensor, dict[str, Any]] = self.loss(self.student(batch), teacher, **extra)
+        return out
+
+
+def _run_state(
+    fingerprint: str,
+    total: int,
+    seconds: float,
+    accelerator: Any,
+    process_rng: list[list[int]] | None,
+) -> dict[str, Any]:
+    """What a checkpoint stores besides tensors: alone, exactly what it always stored."""
+    state: dict[str, Any] = {"fingerprint": fingerprint, "total": total, "seconds": seconds}
+    if process_rng is not None:
+        state["process_rng"] = process_rng  # each process's dropout RNG, for exact resume
+    if accelerator.scaler is not None:  # fp16: the loss scale is part of the run
+        state["grad_scaler"] = accelerator.scaler.state_dict()
+    return state
 
 
 class _Observers:
@@ -295,7 +370,7 @@ def _takes_keywords(loss: torch.nn.Module) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD or p.name == "step" for p in params)
 
 
-def _split(out: TeacherBatch, device: str) -> tuple[torch.Tensor, dict[str, Any]]:
+def _split(out: TeacherBatch, device: str | torch.device) -> tuple[torch.Tensor, dict[str, Any]]:
     teacher, extra = out if isinstance(out, tuple) else (out, {})
     moved = {k: v.to(device) if torch.is_tensor(v) else v for k, v in extra.items()}
     return teacher.to(device), moved

@@ -5,9 +5,17 @@ name a registered class and are validated against that class's options on load, 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from ragdistill.contracts import Stage
 
@@ -44,6 +52,10 @@ class LossSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+#: ``[train]`` options added after checkpoints were first fingerprinted, with their default.
+LATER_TRAIN_OPTIONS: dict[str, Any] = {"gradient_accumulation_steps": 1, "mixed_precision": "no"}
+
+
 class TrainSpec(BaseModel):
     model_config = _STRICT
     epochs: int = Field(1, ge=1, le=1000)
@@ -65,6 +77,23 @@ class TrainSpec(BaseModel):
     #: Registered training callbacks to run (e.g. ``["tensorboard"]``); they observe
     #: training only, so they are not part of the recipe fingerprint.
     callbacks: list[str] = Field(default_factory=list)
+    #: Batches of ``batch_size`` whose gradients add up to one optimizer step: a step
+    #: learns from ``batch_size * gradient_accumulation_steps`` inputs. Steps
+    #: (``max_steps``, ``checkpoint_every``, ``eval_every``) count optimizer steps.
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
+    #: Autocast precision of the forward pass: ``"bf16"`` or ``"fp16"`` (with a loss
+    #: scaler) on a GPU; ``"no"`` trains in fp32. A CPU run refuses the other two.
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+
+    @model_serializer(mode="wrap")
+    def _omit_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Options added after checkpoints were first fingerprinted are left out at their
+        # default, so a recipe that does not use them keeps its fingerprint and resumes.
+        data: dict[str, Any] = handler(self)
+        for key, off in LATER_TRAIN_OPTIONS.items():
+            if key in data and data[key] == off:
+                del data[key]
+        return data
 
     @field_validator("callbacks")
     @classmethod

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,12 @@ from ragdistill.artifacts import MANIFEST_NAME, save_staged, write_manifest
 from ragdistill.config import build
 from ragdistill.contracts import InputType
 from ragdistill.datasets import RetrievalDataset
+from ragdistill.distill.accelerated import Processes, processes
 from ragdistill.distill.cached_teacher import CachedEmbedder
 from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
 from ragdistill.recipes.schema import TrainSpec
 from ragdistill.stages.embedder.options import EmbedderOptions
+from ragdistill.students.seeding import seeded_init
 from ragdistill.teacher_cache import embedding_keys
 
 EVAL_QUERIES = 64
@@ -95,14 +96,17 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
 
     registry = default_registry()
     output = Path(recipe.output)
-    if restart:
-        shutil.rmtree(output / "checkpoints", ignore_errors=True)
-        (output / "train_log.jsonl").unlink(missing_ok=True)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "recipe.json").write_text(json.dumps(public_recipe(recipe), indent=2))
-
     runtime = build(registry.runtime(recipe.runtime.backend), recipe.runtime.options, "runtime")
     device = runtime.training_device()
+    # Under a launcher every process runs this; only the main one writes the output folder.
+    procs = processes(device)
+    if procs.is_main:
+        if restart:
+            shutil.rmtree(output / "checkpoints", ignore_errors=True)
+            (output / "train_log.jsonl").unlink(missing_ok=True)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "recipe.json").write_text(json.dumps(public_recipe(recipe), indent=2))
+
     dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
     plan = plan_texts(dataset, max_texts=recipe.train.max_texts, seed=recipe.train.seed)
     cache_root = Path(recipe.cache_dir) if recipe.cache_dir else None
@@ -111,11 +115,9 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         registry.teacher("embedder", recipe.teacher.kind), recipe.teacher.options, "teacher"
     )
     cached = CachedEmbedder(teacher, root=cache_root)
-    labelling = {}
-    for input_type in ("document", "query"):
-        stats = cached.fill(plan.of_type(input_type), input_type, show_progress=show_progress)
-        labelling[input_type] = vars(stats)
-    (output / "labelling.json").write_text(json.dumps(labelling, indent=2))
+    labelling = label_shares(cached, plan, procs, show_progress=show_progress)
+    if procs.is_main:
+        (output / "labelling.json").write_text(json.dumps(labelling, indent=2))
 
     student = build(
         registry.student("embedder", recipe.student.kind), recipe.student.options, "student"
@@ -133,9 +135,9 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
                        load_options=student.load_options(), student=student.describe())  # fmt: skip
 
     baseline = output / "baseline"
-    if not baseline.exists():
+    if procs.is_main and not baseline.exists():
         save_staged(model, baseline, baseline_manifest, what="the student before distillation")
-    elif not (baseline / MANIFEST_NAME).is_file():  # saved by a version that wrote none
+    elif procs.is_main and not (baseline / MANIFEST_NAME).is_file():  # saved without one
         baseline_manifest(baseline)
     keys = [k for t, kind in zip(plan.texts, plan.types) for k in embedding_keys([t], kind)]
 
@@ -144,7 +146,11 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
 
     if latest_checkpoint(output / "checkpoints") is None:  # a resume restores the fitted map
         fit_projections(model, loss, plan.texts, teacher_outputs, seed=recipe.train.seed)
-    evaluate = make_evaluator(model, cached, dataset, plan.eval_query_ids, seed=recipe.train.seed)
+    evaluate = None
+    if procs.is_main:
+        evaluate = make_evaluator(
+            model, cached, dataset, plan.eval_query_ids, seed=recipe.train.seed
+        )
     order_of = None
     if options.teacher_pairs:
         order_of = teacher_pair_orders(plan, teacher_outputs, recipe.train)
@@ -160,7 +166,10 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         evaluate=evaluate,
         show_progress=show_progress,
         order_of=order_of,
+        processes=procs,
     )
+    if not procs.is_main:
+        return output / "student"  # the main process saves it
     final = evaluate() if evaluate is not None else {}
 
     def artifact_manifest(folder: Path) -> None:
@@ -187,22 +196,36 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     return artifact
 
 
-@contextmanager
-def seeded_init(seed: int) -> Iterator[None]:
-    """Draw the random initialisations made inside from ``seed``; torch's CPU generator
-    is restored afterwards.
+def label_shares(
+    cached: CachedEmbedder, plan: TextPlan, procs: Processes, *, show_progress: bool
+) -> dict[str, dict[str, int]]:
+    """Cache the teacher's vectors of every training text; the stats of each input type.
 
-    A student's new layers (the ``projection_dim`` Dense) and the losses' projections
-    are initialised from torch's global generator, whose state depends on whatever ran
-    before in the process. Seeded, the same recipe builds the same weights every time,
-    including the rerun after a kill before the first checkpoint, which builds the
-    student anew and must match the "before" student the killed run saved.
+    Under a launcher each process labels its share into the one cache (its writer lock
+    keeps concurrent writers safe), then all wait for the others, so each reads the
+    full set; the stats are summed over the processes. A process killed midway loses
+    only its uncommitted batch: the rerun labels only what no process committed.
     """
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
+    labelling: dict[str, dict[str, int]] = {}
+    for input_type in ("document", "query"):
+        stats = cached.fill(
+            plan.of_type(input_type),
+            input_type,
+            show_progress=show_progress and procs.is_main,
+            part=procs.index,
+            parts=procs.count,
+        )
+        labelling[input_type] = {"total": stats.total, "computed": stats.computed}
+    procs.wait()
+    if procs.count > 1:
+        summed = procs.total([n for kind in labelling.values() for n in kind.values()])
+        labelling = {
+            kind: {"total": summed[2 * i], "computed": summed[2 * i + 1]}
+            for i, kind in enumerate(labelling)
+        }
+    for counts in labelling.values():
+        counts["reused"] = counts["total"] - counts["computed"]
+    return labelling
 
 
 def teacher_pair_orders(

@@ -118,7 +118,7 @@ def add_projection(st: Any, dim: int) -> None:
     """Append a bias-free Dense layer down to ``dim``, initialised orthogonally.
 
     The initialisation draws from torch's global generator: the embedder pipeline builds
-    the student under :func:`~ragdistill.stages.embedder.pipeline.seeded_init`, so the
+    the student under :func:`~ragdistill.students.seeding.seeded_init`, so the
     recipe's ``train.seed`` fixes it.
     """
     import torch
