@@ -50,6 +50,16 @@ class Lazy(Generic[T]):
         self._value: T | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy or an unpickled component rebuilds its model on first use: the lock
+        # cannot be pickled, and a loaded model need not travel with its description.
+        return {"_factory": self._factory}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._factory = state["_factory"]
+        self._value = None
+        self._lock = threading.Lock()
+
     def get(self) -> T:
         if self._value is None:
             with self._lock:
