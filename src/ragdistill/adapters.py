@@ -52,12 +52,16 @@ def manifest_of(component: Component) -> dict[str, Any] | None:
 
 
 def model_name(component: Component, source: str | os.PathLike[str] | None = None) -> str:
-    """A display name: the source it was loaded from, else the student or component class."""
+    """A display name: the source it was loaded from, else the artifact's student, else the
+    component's own ``model_name`` or ``model`` (a reranker built in code), else its class."""
     if source is not None:
         return os.fspath(source)
     manifest = manifest_of(component) or {}
     student = manifest.get("student") or {}
     name = student.get("name") or student.get("model")
+    for attr in ("model_name", "model"):
+        if not name and isinstance(getattr(component, attr, None), str):
+            name = getattr(component, attr)
     return str(name) if name else type(component).__qualname__
 
 

@@ -1,8 +1,9 @@
 """Reading search queries (and HyDE passages) out of an LLM's free-text reply.
 
 Models asked for "q1 ||| q2 ||| q3" or "one query per line, nothing else" still number
-them, bullet them, quote them, label them ("Rewritten query: ...") or open with "Here are
-3 queries:". These functions undo all of that; they never invent text. Queries are
+them, bullet them, quote them, label them ("Question:", "**Rewritten query:**") or open
+with "Here are 3 queries:"; small ones answer ("Answer: ...") or copy their instruction.
+These functions undo all of that and skip such lines; they never invent text. Queries are
 separated by ``|||`` (:data:`SEPARATOR`, the format the distilled students are trained
 to write) or by line breaks, whichever the reply uses.
 """
@@ -10,6 +11,7 @@ to write) or by line breaks, whichever the reply uses.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
 
 from ragdistill.contracts import QueryRequest
@@ -17,12 +19,19 @@ from ragdistill.contracts import QueryRequest
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 # "3.5 mm jack" and "10:30 train" start with numbers, not list numbering.
 _BULLET = re.compile(r"^\s*(?:[-*•·‣▪◦+>]+\s+|\(?\d{1,3}\s*[.):\]](?!\d)\s*|#+\s+)")
+# A label before the query: "Question:", "Rewritten query:", "**Search queries**:", "The
+# standalone question is:", "user:". Markdown emphasis may wrap the label or its colon.
 _LABEL = re.compile(
-    r"^(?:(?:the|a|an|rewritten|rephrased|reformulated|stand-?alone|search|alternative|new|"
-    r"final|improved|expanded)\s+)*(?:search\s+)?(?:query|question|q|follow-?up(?:\s+question)?)"
-    r"(?:\s*#?\d+)?\s*:\s*",
+    r"^[*_]{0,2}(?:(?:the|a|an|my|your|rewritten|rephrased|reformulated|revised|clarified|"
+    r"complete|full|stand-?alone|self-?contained|search|alternative|alternate|new|final|"
+    r"improved|expanded|better|original|follow-?up)\s+)*"
+    r"(?:(?:search\s+)?(?:quer(?:y|ies)|questions?|q|follow-?ups?(?:\s+questions?)?)|"
+    r"search\s+terms|rewrite|rewritten|rephrasing|reformulation|keywords|user|assistant)"
+    r"(?:\s*#?\d+)?(?:\s+(?:is|are))?\s*[*_]{0,2}\s*:\s*[*_]{0,2}\s*",
     re.IGNORECASE,
 )
+# "Answer: ..." (or "A: ...") is the model answering: never a query.
+_ANSWER = re.compile(r"^[*_]{0,2}(?:the\s+)?(?:answer|response|a)\s*[*_]{0,2}\s*:", re.I)
 # "Sure, here are..." is chatter; "Sure Start centres funding" is a query.
 _PREAMBLE = re.compile(
     r"^(?:here (?:are|is)\b|(?:sure|certainly|okay|ok)\b\s*(?:[,.!:]|$|(?:here|i|this)\b))",
@@ -35,6 +44,7 @@ _PASSAGE_LABEL = re.compile(
 _SPLIT = re.compile(r"\|\s*\|\s*\|")
 #: Between two queries of an expansion, as the students write it.
 SEPARATOR = " ||| "
+_WORD = re.compile(r"\w+")
 _QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "«": "»", "`": "`", "„": "“"}
 
 
@@ -53,21 +63,25 @@ def clean_line(line: str) -> str:
     return text
 
 
-def parse_rewrite(reply: str) -> list[str]:
-    """The first usable line of a reply: the stand-alone query (or nothing)."""
+Drop = Callable[[str], bool]
+
+
+def parse_rewrite(reply: str, *, drop: Drop | None = None) -> list[str]:
+    """The first usable line of a reply: the stand-alone query (or nothing). A cleaned
+    line for which ``drop`` is true is not usable (see :func:`opens_with_words_of`)."""
     for line in _lines(reply):
-        if _is_query(line):
+        if _is_query(line) and not (drop and drop(line)):
             return [line]
     return []
 
 
-def parse_queries(reply: str, limit: int) -> list[str]:
+def parse_queries(reply: str, limit: int, *, drop: Drop | None = None) -> list[str]:
     """Up to ``limit`` distinct queries, one per line of the reply, in order."""
     seen: set[str] = set()
     queries: list[str] = []
     for line in _lines(reply):
         key = " ".join(line.lower().split())
-        if not _is_query(line) or key in seen:
+        if not _is_query(line) or key in seen or (drop and drop(line)):
             continue
         seen.add(key)
         queries.append(line)
@@ -84,6 +98,23 @@ def parse_passage(reply: str) -> str:
     return _unquote(" ".join(text.split()))
 
 
+def opens_with_words_of(text: str, words: int = 4) -> Drop:
+    """Whether a line opens with ``words`` consecutive words of ``text``: a small model
+    that copies its instruction ("The question above may be a follow-up...") instead of
+    following it. Case, punctuation and numbers (a template's ``{n}``) are ignored."""
+    haystack = f" {' '.join(_words(text))} "
+
+    def copied(line: str) -> bool:
+        opening = _words(line)[:words]
+        return len(opening) == words and f" {' '.join(opening)} " in haystack
+
+    return copied
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if not w.isdigit()]
+
+
 def join_queries(queries: list[str]) -> str:
     """The canonical form of an expansion, parsed back by :func:`parse_queries`."""
     return SEPARATOR.join(" ".join(q.replace("|||", " ").split()) for q in queries)
@@ -93,7 +124,11 @@ def _lines(reply: str) -> list[str]:
     # Reasoning models served behind compatible APIs may leave their thinking inline.
     text = _THINK.sub("", reply)
     parts = [piece for raw in text.splitlines() for piece in _SPLIT.split(raw)]
-    return [cleaned for raw in parts if (cleaned := clean_line(raw))]
+    return [cleaned for raw in parts if not _is_answer(raw) and (cleaned := clean_line(raw))]
+
+
+def _is_answer(line: str) -> bool:
+    return bool(_ANSWER.match(_BULLET.sub("", line.strip(), count=1).strip()))
 
 
 def _is_query(line: str) -> bool:
@@ -126,6 +161,12 @@ class TaskedQueries:
     task: Task
     num_queries: int
 
+    def instruction_text(self, task: str) -> str:
+        """The fixed words of ``task``'s prompt ("" for none): a reply line that opens with
+        four of them in a row copies the instruction instead of following it, and is
+        dropped (nothing left: the contract keeps the query as typed)."""
+        return ""
+
     def task_of(self, req: QueryRequest) -> str:
         """What ``req`` asks of this transformer: rewrite, expand or hyde."""
         if self.task != "auto":
@@ -142,6 +183,8 @@ class TaskedQueries:
         if task == "hyde":
             passage = parse_passage(text)
             return [passage] if passage else []
+        fixed = self.instruction_text(task)
+        drop = opens_with_words_of(fixed) if fixed.strip() else None
         if task == "rewrite":
-            return parse_rewrite(text)
-        return parse_queries(text, self.count_of(req))
+            return parse_rewrite(text, drop=drop)
+        return parse_queries(text, self.count_of(req), drop=drop)

@@ -1,12 +1,13 @@
 """LangChain components backed by ragdistill teachers and distilled students.
 
 Each class wraps one ragdistill stage contract and loads from an artifact directory
-(or a model name ragdistill resolves) in one call::
+(or a model name ragdistill resolves), or builds a registered teacher kind, in one call::
 
-    from langchain_ragdistill import ChatRagdistill, RagdistillEmbeddings
+    from langchain_ragdistill import ChatRagdistill, RagdistillEmbeddings, RagdistillRerank
 
-    embeddings = RagdistillEmbeddings.from_pretrained("runs/minilm/student")
-    llm = ChatRagdistill.from_pretrained("runs/smol/student")
+    embeddings = RagdistillEmbeddings.from_artifact("runs/minilm/student")
+    reranker = RagdistillRerank.from_teacher("bi-encoder", model="all-mpnet-base-v2", top_n=3)
+    llm = ChatRagdistill.from_artifact("runs/smol/student")
 
 A whole pipeline spec arm, or the online A/B router over two, is one runnable::
 
@@ -24,6 +25,7 @@ from langchain_ragdistill.query import (
     RagdistillQueryExpander,
     RagdistillQueryRewriter,
 )
+from langchain_ragdistill.serialization import refuse_widening_options
 
 __all__ = [
     "ChatRagdistill",
@@ -34,4 +36,5 @@ __all__ = [
     "RagdistillQueryExpander",
     "RagdistillQueryRewriter",
     "RagdistillRerank",
+    "refuse_widening_options",
 ]

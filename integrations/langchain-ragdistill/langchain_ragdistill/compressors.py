@@ -20,7 +20,13 @@ class RagdistillRerank(ComponentFields, BaseDocumentCompressor):
     Each returned document is a copy with ``metadata["relevance_score"]`` set. Use it
     as the ``base_compressor`` of a ``ContextualCompressionRetriever``::
 
-        reranker = RagdistillRerank.from_pretrained("runs/ce/student", top_n=3)
+        reranker = RagdistillRerank.from_artifact("runs/ce/student", top_n=3)
+        reranker = RagdistillRerank.from_teacher("bi-encoder", model="all-mpnet-base-v2", top_n=3)
+        reranker = RagdistillRerank.from_teacher("cross-encoder", model="path/to/cross-encoder")
+
+    An embedder's model is not a reranker: build one on it with the ``bi-encoder`` kind
+    (``llm-judge`` does the same on a causal LM). The adapter's own field (a
+    ``from_teacher`` keyword that configures it, not the reranker) is ``top_n``.
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())

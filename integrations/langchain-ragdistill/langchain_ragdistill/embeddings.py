@@ -16,8 +16,14 @@ class RagdistillEmbeddings(ComponentFields, Embeddings):
 
     Queries are embedded with ``input_type="query"`` and documents with ``"document"``::
 
-        embeddings = RagdistillEmbeddings.from_pretrained("runs/minilm/student")
+        embeddings = RagdistillEmbeddings.from_artifact("runs/minilm/student")
+        embeddings = RagdistillEmbeddings.from_teacher(
+            "sentence-transformers", model="all-mpnet-base-v2", batch_size=16
+        )
         vectorstore = Chroma(embedding_function=embeddings)
+
+    Every ``from_teacher`` keyword is the embedder's option: the adapter has no fields
+    of its own.
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from langchain_ragdistill._base import ComponentFields
 from langchain_ragdistill._messages import to_ragdistill
+from langchain_ragdistill.serialization import SerializableComponent
 from ragdistill.contracts import QueryRequest, Stage
 
 QueryInput = str | dict[str, Any]
@@ -17,7 +17,7 @@ _QUERY_KEYS = ("question", "query", "input")
 _HISTORY_KEYS = ("chat_history", "history", "messages")
 
 
-class _QueryRunnable(ComponentFields):
+class _QueryRunnable(SerializableComponent):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), arbitrary_types_allowed=True)
     stage: ClassVar[Stage] = "query_transformer"
 
@@ -54,6 +54,17 @@ class RagdistillQueryRewriter(_QueryRunnable, RunnableSerializable[QueryInput, s
 
     Input: a query string, or ``{"question": ..., "chat_history": [messages]}``. Fits
     ``RePhraseQueryRetriever(llm_chain=rewriter)`` and ``rewriter | retriever``.
+    A distilled query transformer loads with ``from_artifact``; a causal LM (a generator's
+    model) is prompted to rewrite with the ``hf-llm`` kind, a seq2seq model with
+    ``hf-seq2seq``::
+
+        rewriter = RagdistillQueryRewriter.from_artifact("runs/rewrite/student")
+        rewriter = RagdistillQueryRewriter.from_teacher(
+            "hf-llm", model="SmolLM2-135M-Instruct", task="rewrite", max_new_tokens=48
+        )
+
+    Every ``from_teacher`` keyword but LangChain's runnable fields (``name``) is the query
+    transformer's option.
     """
 
     def invoke(self, input: QueryInput, config: RunnableConfig | None = None, **kwargs: Any) -> str:
@@ -105,15 +116,16 @@ class RagdistillHyDE(RagdistillQueryRewriter):
     """Writes the hypothetical answer passage (HyDE) to embed in place of a query.
 
     Wraps a query transformer trained for ``task="hyde"``, such as a distilled HyDE
-    student. Input: a query string or ``{"question": ..., "chat_history": [...]}``;
+    student (``from_artifact``), or a causal LM prompted for it
+    (``from_teacher("hf-llm", model=..., task="hyde")``). Input: a query string or ``{"question": ..., "chat_history": [...]}``;
     output: the passage. It is the ``llm_chain`` of LangChain's
     ``HypotheticalDocumentEmbedder``, which embeds the passage as a document::
 
         from langchain_classic.chains import HypotheticalDocumentEmbedder
 
         embeddings = HypotheticalDocumentEmbedder(
-            llm_chain=RagdistillHyDE.from_pretrained("runs/hyde/student"),
-            base_embeddings=RagdistillEmbeddings.from_pretrained("runs/minilm/student"),
+            llm_chain=RagdistillHyDE.from_artifact("runs/hyde/student"),
+            base_embeddings=RagdistillEmbeddings.from_artifact("runs/minilm/student"),
         )
         docs = InMemoryVectorStore.from_texts(texts, embeddings).similarity_search(query)
     """
@@ -124,8 +136,8 @@ class RagdistillHyDE(RagdistillQueryRewriter):
         if task != "hyde":
             raise ValueError(
                 f"RagdistillHyDE needs a query transformer trained for HyDE (task='hyde'), "
-                f"got task={task!r}; load a HyDE student, or a teacher LLM with "
-                "load_options={'task': 'hyde'}"
+                f"got task={task!r}; load a HyDE student with from_artifact, or prompt a "
+                "causal LM with RagdistillHyDE.from_teacher('hf-llm', model=..., task='hyde')"
             )
         return self
 
@@ -139,7 +151,10 @@ class RagdistillQueryExpander(_QueryRunnable, RunnableSerializable[QueryInput, l
 
     Input: a query string or ``{"question": ...}``. Fits
     ``MultiQueryRetriever(retriever=..., llm_chain=expander)``, which invokes it with
-    ``{"question": query}`` and searches with each returned line.
+    ``{"question": query}`` and searches with each returned line. Built as the rewriter
+    is (``from_artifact``, or ``from_teacher("hf-llm", model=..., task="expand")``); the
+    adapter's own fields (``from_teacher`` keywords that configure it) are
+    ``num_queries`` and ``include_original``.
     """
 
     num_queries: int = Field(default=3, ge=1)

@@ -7,7 +7,7 @@ checks a distilled drop-in must pass: batch == single, sync == async, edge-case 
     class TestMyEmbeddings(EmbeddingsContract):
         @pytest.fixture
         def embeddings(self):
-            return RagdistillEmbeddings.from_pretrained("runs/minilm/student")
+            return RagdistillEmbeddings.from_artifact("runs/minilm/student")
 
 The suites need only pytest (async methods run under ``asyncio.run``); the checks
 with retrievers from ``langchain-classic`` skip when it is not installed. They assume

@@ -38,6 +38,25 @@ class TestEchoChatUnit(_Component, unit.ChatModelUnitTests):
         # timeout and max_retries are for remote APIs; a local model takes neither.
         return {"temperature": 0, "max_tokens": 100, "stop": []}
 
+    @property
+    def has_tool_calling(self) -> bool:
+        return False  # bind_tools is overridden only to say so
+
+    @property
+    def has_structured_output(self) -> bool:
+        # The unit suite also asks for method="function_calling", which needs tool
+        # calling; structured output runs in TestJsonChatIntegration below instead.
+        return False
+
+    @pytest.mark.xfail(
+        reason="a component built in code has no description, so dumpd gives 'not_implemented' "
+        "(and allowed_objects='all' admits only LangChain's own mapping); described adapters "
+        "round-trip in test_langchain_copies.py",
+        strict=True,
+    )
+    def test_serdes(self, model: Any, snapshot: Any) -> None:
+        super().test_serdes(model, snapshot)
+
 
 class TestEchoChatIntegration(_Component, standard.ChatModelIntegrationTests):
     @pytest.fixture(autouse=True)
@@ -117,6 +136,32 @@ class TestTinyChatIntegration(_Component, standard.ChatModelIntegrationTests):
     @property
     def has_structured_output(self) -> bool:
         return False
+
+    @pytest.mark.xfail(reason="Generator.stream yields text only: streams carry no token counts")
+    def test_usage_metadata_streaming(self, model: Any) -> None:
+        super().test_usage_metadata_streaming(model)
+
+
+class TestJsonChatIntegration(_Component, standard.ChatModelIntegrationTests):
+    """LangChain's structured-output tests on a generator that answers with JSON."""
+
+    @pytest.fixture(autouse=True)
+    def _use(self, json_generator: Any) -> None:
+        type(self).component = json_generator
+
+    chat_model_class = ChatRagdistill  # type: ignore[assignment]
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return self.params
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
 
     @pytest.mark.xfail(reason="Generator.stream yields text only: streams carry no token counts")
     def test_usage_metadata_streaming(self, model: Any) -> None:

@@ -10,21 +10,26 @@ from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
-from llama_index_ragdistill._base import ArtifactLoading
-from ragdistill import adapters
+from llama_index_ragdistill._base import ArtifactLoading, SpecPickling
+from llama_index_ragdistill._spec import ComponentSlot, ComponentSpec
 from ragdistill.contracts import Reranker
 
 
-class RagdistillRerank(ArtifactLoading, BaseNodePostprocessor):
+class RagdistillRerank(SpecPickling, ArtifactLoading, BaseNodePostprocessor):
     """Reorders retrieved nodes by a ragdistill :class:`~ragdistill.contracts.Reranker`.
 
     Pass it in ``node_postprocessors=[...]`` of a query engine::
 
         rerank = RagdistillRerank.from_artifact("runs/ce/student", top_n=3)
+        rerank = RagdistillRerank.from_teacher("bi-encoder", model="all-mpnet-base-v2", top_n=3)
+
+    In ``from_teacher`` ``model=`` is the reranker's model (the ``model`` field, a display
+    name, follows it); ``top_n`` and the other fields below configure this postprocessor,
+    every other keyword the reranker.
     """
 
     top_n: int | None = Field(default=None, ge=0, description="Nodes kept; None keeps all.")
-    model: str = Field(default="ragdistill", description="Where the reranker was loaded from.")
+    model: str = Field(default="ragdistill", description="The reranker's model or artifact.")
     keep_retrieval_score: bool = Field(
         default=False,
         description="Copy each node's retrieval score to metadata['retrieval_score'].",
@@ -32,15 +37,18 @@ class RagdistillRerank(ArtifactLoading, BaseNodePostprocessor):
     metadata_mode: MetadataMode = Field(
         default=MetadataMode.EMBED, description="Which node metadata the reranker reads."
     )
+    component_spec: ComponentSpec | None = Field(
+        default=None, description="How to rebuild the reranker; None if built in code."
+    )
     _stage = "reranker"
     _name_field = "model"
-    _component: Reranker = PrivateAttr()
+    _slot: ComponentSlot = PrivateAttr()
 
-    def __init__(self, component: Reranker, **kwargs: Any) -> None:
-        adapters.check(component, "reranker")
-        kwargs.setdefault("model", adapters.model_name(component))
+    def __init__(self, component: Reranker | None = None, **kwargs: Any) -> None:
+        slot = self._make_slot(component, kwargs)
+        kwargs.setdefault("model", slot.name)
         super().__init__(**kwargs)
-        self._component = component
+        self._slot = slot
 
     @classmethod
     def class_name(cls) -> str:
@@ -55,7 +63,7 @@ class RagdistillRerank(ArtifactLoading, BaseNodePostprocessor):
         with self.callback_manager.event(
             CBEventType.RERANKING, payload=self._payload(nodes, query)
         ) as event:
-            ranked = self._apply(nodes, self._component.score(query, texts))
+            ranked = self._apply(nodes, self.component.score(query, texts))
             event.on_end(payload={EventPayload.NODES: ranked})
         return ranked
 
@@ -68,7 +76,7 @@ class RagdistillRerank(ArtifactLoading, BaseNodePostprocessor):
         with self.callback_manager.event(
             CBEventType.RERANKING, payload=self._payload(nodes, query)
         ) as event:
-            ranked = self._apply(nodes, await self._component.ascore(query, texts))
+            ranked = self._apply(nodes, await self.component.ascore(query, texts))
             event.on_end(payload={EventPayload.NODES: ranked})
         return ranked
 

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from llama_index.core.indices.query.query_transform.base import BaseQueryTransform
 from llama_index.core.prompts.mixin import PromptDictType
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.schema import QueryBundle
 
+from llama_index_ragdistill._base import SPEC_FIELD, ArtifactLoading
 from llama_index_ragdistill._messages import to_ragdistill
-from ragdistill import adapters
+from llama_index_ragdistill._spec import ComponentSpec
 from ragdistill.contracts import QueryTransformer
 
 
-class RagdistillQueryTransform(BaseQueryTransform):
-    """Rewrites a query into a stand-alone one with a ragdistill query transformer.
+class RagdistillQueryTransform(ArtifactLoading, BaseQueryTransform):
+    """Rewrites a query into a stand-alone one with a ragdistill query transformer::
+
+        rewrite = RagdistillQueryTransform.from_artifact("runs/rewrite/student")
+        rewrite = RagdistillQueryTransform.from_teacher(
+            "hf-llm", model="SmolLM2-135M-Instruct", task="rewrite", replace_query=False
+        )
 
     The conversation so far goes in ``metadata={"chat_history": [ChatMessage, ...]}``.
     With ``replace_query=False`` the rewrite is used only to embed (the original query
@@ -30,48 +35,50 @@ class RagdistillQueryTransform(BaseQueryTransform):
     embedded. ``replace_query`` does not apply to it.
     """
 
+    _stage = "query_transformer"
+
     def __init__(
         self,
-        component: QueryTransformer,
+        component: QueryTransformer | None = None,
         *,
         replace_query: bool = True,
         include_original: bool = True,
+        component_spec: ComponentSpec | Mapping[str, Any] | None = None,
     ) -> None:
-        self._component: QueryTransformer = adapters.check(component, "query_transformer")
+        options: dict[str, Any] = {SPEC_FIELD: component_spec}
+        self._slot = self._make_slot(component, options)
+        self.component_spec: ComponentSpec | None = options[SPEC_FIELD]
         self.replace_query = replace_query
         self.include_original = include_original
+
+    @classmethod
+    def _fields(cls) -> set[str]:
+        return {"replace_query", "include_original"}
 
     @property
     def is_hyde(self) -> bool:
         """Whether the component writes a HyDE passage (its ``task`` is ``"hyde"``)."""
-        return getattr(self._component, "task", None) == "hyde"
+        return getattr(self.component, "task", None) == "hyde"
 
     @classmethod
-    def from_artifact(
-        cls,
-        source: str | os.PathLike[str],
-        *,
-        load_options: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> RagdistillQueryTransform:
-        """Load an artifact directory, model folder or model name ragdistill resolves."""
-        component = adapters.load(source, "query_transformer", **(load_options or {}))
-        # load() checked the query_transformer contract; its annotation is the base class.
-        return cls(cast(QueryTransformer, component), **kwargs)
+    def class_name(cls) -> str:
+        return "RagdistillQueryTransform"
 
-    from_pretrained = from_artifact
+    def to_dict(self) -> dict[str, Any]:
+        """Its options and ``component_spec``, as LlamaIndex components serialise."""
+        spec = self.component_spec.model_dump() if self.component_spec else None
+        return {
+            "replace_query": self.replace_query,
+            "include_original": self.include_original,
+            SPEC_FIELD: spec,
+            "class_name": self.class_name(),
+        }
 
-    @property
-    def component(self) -> QueryTransformer:
-        return self._component
-
-    @property
-    def manifest(self) -> dict[str, Any] | None:
-        """The artifact's manifest (teacher, student, metrics...), None if built by hand."""
-        return adapters.manifest_of(self._component)
-
-    def describe(self) -> dict[str, Any]:
-        return adapters.describe(self._component)
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], **kwargs: Any) -> RagdistillQueryTransform:
+        """Rebuild from :meth:`to_dict` (the component loads on first use)."""
+        values = {k: v for k, v in {**data, **kwargs}.items() if k != "class_name"}
+        return cls(**values)
 
     def _get_prompts(self) -> PromptDictType:
         return {}
@@ -81,7 +88,7 @@ class RagdistillQueryTransform(BaseQueryTransform):
 
     def _run(self, query_bundle: QueryBundle, metadata: dict[str, Any]) -> QueryBundle:
         history = to_ragdistill(metadata.get("chat_history") or ())
-        rewritten = self._component.rewrite(query_bundle.query_str, history)
+        rewritten = self.component.rewrite(query_bundle.query_str, history)
         if self.is_hyde:
             embed = [rewritten, *(query_bundle.embedding_strs if self.include_original else ())]
             return QueryBundle(query_str=query_bundle.query_str, custom_embedding_strs=embed)
@@ -90,10 +97,10 @@ class RagdistillQueryTransform(BaseQueryTransform):
 
     def expand(self, query: str, num_queries: int) -> list[str]:
         """Up to ``num_queries`` alternatives to ``query``, the query itself left out."""
-        return _new_queries(query, self._component.expand(query, num_queries + 1), num_queries)
+        return _new_queries(query, self.component.expand(query, num_queries + 1), num_queries)
 
     async def aexpand(self, query: str, num_queries: int) -> list[str]:
-        found = await self._component.atransform(query, num_queries=num_queries + 1)
+        found = await self.component.atransform(query, num_queries=num_queries + 1)
         return _new_queries(query, found, num_queries)
 
 

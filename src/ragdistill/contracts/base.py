@@ -94,7 +94,7 @@ OPERATIONAL_OPTIONS = frozenset(
     {
         "batch_size", "device", "show_progress", "max_concurrency", "requests_per_minute",
         "max_retries", "retry_backoff", "timeout", "cache", "cache_dir", "api_key",
-        "api_key_env", "trust_remote_code",
+        "api_key_env", "trust_remote_code", "document_cache_size",
     }
 )  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from itertools import groupby
 from pathlib import Path
@@ -100,6 +101,10 @@ class LLMQueryTransformer(TaskedQueries, ModelNamed, QueryTransformer):
             batch_size=batch_size,
             trust_remote_code=trust_remote_code,
         )
+
+    def instruction_text(self, task: str) -> str:
+        """``task``'s prompt less its ``{fields}``: replies copying it are dropped."""
+        return re.sub(r"\{\w+\}", " ", self.prompts[task])
 
     def instruction(self, req: QueryRequest) -> str:
         """The user message sent to the LM for ``req``."""

@@ -54,6 +54,11 @@ class EnsembleReranker(Reranker):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "members": [m.describe() for m in self.members]}
 
+    @property
+    def model_name(self) -> str:
+        """``ensemble(<member>, <member>...)``, each member by its model: what shims report."""
+        return f"ensemble({', '.join(_name_of(m) for m in self.members)})"
+
     def raw_scores(self, pairs: Sequence[Pair]) -> FloatArray:
         """Each member's own scores, ``(len(pairs), len(members))``."""
         columns = [m.score_many(list(pairs)) for m in self.members]
@@ -100,6 +105,14 @@ def _normalized(block: np.ndarray, how: Normalize) -> np.ndarray:
     low, high = block.min(axis=0), block.max(axis=0)
     span = high - low
     return np.where(span > 1e-12, (block - low) / np.maximum(span, 1e-12), 0.0)
+
+
+def _name_of(member: Reranker) -> str:
+    for attr in ("model_name", "model"):
+        value = getattr(member, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(member).__qualname__
 
 
 def _build_member(spec: Any, index: int) -> Reranker:
