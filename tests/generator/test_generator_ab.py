@@ -278,9 +278,11 @@ def test_measure_speed(tmp_path: Path, usage: bool) -> None:
     assert gen.budgets == [16, 1, 16, 1, 16, 1, 16]
     assert stats.n == 3 and stats.size_bytes == 100 and stats.parameters is None
     # TTFT = prefill + one token = 30 ms; decode = 5 tokens in 80 - 30 ms = 100 tokens/s.
+    # Sleeps only ever overrun: a slow one-token call (a loaded machine) leaves less of the
+    # full call to the decode, so the rate can read above 100.
     assert 29 <= stats.ttft_p50_ms <= 80
     assert 29 <= stats.ttft_p95_ms <= 120
-    assert 60 <= stats.tokens_per_s <= 105
+    assert 60 <= stats.tokens_per_s <= 150
     assert stats.decode_ms_per_token == pytest.approx(1000 / stats.tokens_per_s)
     assert 79 <= stats.answer_p50_ms <= 150
     assert stats.memory == "rss"

@@ -137,9 +137,9 @@ def test_non_utf8_files_name_the_file_and_the_fix(tmp_path):
 
     squad = tmp_path / "dev.json"
     squad.write_bytes(b'{"data": [{"title": "caf\xe9", "paragraphs": []}]}')
-    with pytest.raises(ConfigError, match=r"dev.json is not UTF-8 text .*re-encode"):
+    with pytest.raises(ConfigError, match=r"dev.json:1: byte 24 \(0xe9\) is not utf-8 .*re-encode"):
         SquadDataset(squad).load()
     lines = tmp_path / "corpus.jsonl"
     lines.write_bytes(b'{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "caf\xe9"}\n')
-    with pytest.raises(ConfigError, match=r"corpus.jsonl:2: not UTF-8 text"):
+    with pytest.raises(ConfigError, match=r"corpus.jsonl:2: byte \d+ \(0xe9\) is not utf-8 .*re-encode"):
         list(read_json_lines(lines))
