@@ -93,13 +93,15 @@ hardware_per_hour = {HARDWARE_PER_HOUR}
 [arms.teacher.embedder]
 model = "all-mpnet-base-v2"
 
+# The ensemble stands in for a cross-encoder, which reads every candidate on every query:
+# its bi-encoders keep no document vectors between queries (document_cache_size = 0).
 [arms.teacher.reranker]
 kind = "ensemble"
 normalize = "zscore"
 weights = [1.0, 1.0]
 members = [
-  {{ kind = "bi-encoder", model = "all-mpnet-base-v2", batch_size = 16, max_seq_length = 256 }},
-  {{ kind = "bi-encoder", model = "all-MiniLM-L6-v2", batch_size = 32, max_seq_length = 256 }},
+  {{ kind = "bi-encoder", model = "all-mpnet-base-v2", batch_size = 16, max_seq_length = 256, document_cache_size = 0 }},
+  {{ kind = "bi-encoder", model = "all-MiniLM-L6-v2", batch_size = 32, max_seq_length = 256, document_cache_size = 0 }},
 ]
 
 [arms.teacher.generator]

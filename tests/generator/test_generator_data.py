@@ -141,5 +141,7 @@ def test_non_utf8_files_name_the_file_and_the_fix(tmp_path):
         SquadDataset(squad).load()
     lines = tmp_path / "corpus.jsonl"
     lines.write_bytes(b'{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "caf\xe9"}\n')
-    with pytest.raises(ConfigError, match=r"corpus.jsonl:2: byte \d+ \(0xe9\) is not utf-8 .*re-encode"):
+    with pytest.raises(
+        ConfigError, match=r"corpus.jsonl:2: byte \d+ \(0xe9\) is not utf-8 .*re-encode"
+    ):
         list(read_json_lines(lines))
