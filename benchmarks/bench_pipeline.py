@@ -127,7 +127,19 @@ def main() -> None:
                         help="Stop starting questions after this long (a rerun resumes).")  # fmt: skip
     parser.add_argument("--prepare-only", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="Do not touch BENCHMARKS.md.")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Rewrite the BENCHMARKS.md section from the last run's ab.json.")  # fmt: skip
     args = parser.parse_args()
+    if args.report_only:
+        from markdown_section import replace_section
+
+        from ragdistill.rag.result import PipelineABResult
+
+        result = PipelineABResult.from_json(args.out / "ab" / "ab.json")
+        text = body(result, None)
+        print(text)
+        replace_section(ROOT / "BENCHMARKS.md", "pipeline", "Pipeline A/B", text)
+        return
     if not SQUAD.is_file():
         sys.exit(f"skipping: {SQUAD} is absent (labeled sets live in ../shared/data)")
     if not GENERATOR.is_dir():
@@ -169,12 +181,21 @@ def main() -> None:
         replace_section(ROOT / "BENCHMARKS.md", "pipeline", "Pipeline A/B", text)
 
 
-def body(result: object, minutes: float) -> str:
+def body(result: object, minutes: float | None) -> str:
     from ragdistill.rag.result import PipelineABResult
 
     assert isinstance(result, PipelineABResult)
     r = result
+    done = min(a.n for a in r.arms)
+    wanted = r.dataset.get("evaluated_questions", done)
+    partial = (
+        [f"**Partial: {done} of the {wanted} questions answered by every arm so far** (the run "
+         "resumes where it stopped; every figure below is over those questions only).", ""]
+        if done < wanted
+        else []
+    )  # fmt: skip
     lines = [
+        *partial,
         "Reproduce: `python benchmarks/bench_pipeline.py` (SQuAD v1.1 dev from ../shared/data; "
         "distils the embedder and reranker students first; resumes if re-run, also across "
         "sessions with `--max-minutes`).",
@@ -204,15 +225,18 @@ def body(result: object, minutes: float) -> str:
                   f"{r.speedup(a.name):.1f}x", cost]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *[f"- {r.headline(a.name)}" for a in r.arms if a.name != r.control]]
-    lines += [f"- {note}" for note in r.notes]
+    # Answers of an arm whose spec changed were set aside (the log says where): not a result.
+    lines += [f"- {note}" for note in r.notes if "set aside" not in note]
     lines += [
         f"- Cost: the measured local time at ${HARDWARE_PER_HOUR}/hour (a 2-vCPU cloud "
         "instance's order of price; every stage here runs locally, so the cost ratio is the "
         "time ratio).",
-        f"- Measured on the shared 2-core CPU (fp32), possibly under load from other jobs; "
-        f"every arm interleaved question by question in the same runs. Wall time of the run "
-        f"that wrote this: {minutes:.0f} min. Per-stage latencies, memory, the ablation and "
-        "answers side by side: `runs/bench-pipeline/ab/report.html`.",
+        "- Measured on the shared 2-core CPU (fp32), under load from other jobs (a CI run and "
+        "tests ran beside it); every arm interleaved question by question in the same runs, "
+        "so the load fell on all arms alike."
+        + (f" Wall time of the run that wrote this: {minutes:.0f} min." if minutes else "")
+        + " Per-stage latencies, memory, the ablation and answers side by side: "
+        "`runs/bench-pipeline/ab/report.html`.",
     ]
     return "\n".join(lines)
 

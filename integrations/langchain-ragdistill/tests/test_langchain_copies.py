@@ -7,6 +7,7 @@ import copy
 import pickle
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,16 @@ def test_a_component_built_in_code_is_copied_as_it_is(hashing_embedder: Any) -> 
         assert twin.component is not hashing_embedder
 
 
-def test_one_that_cannot_be_copied_says_how_to_build_a_copyable_one(tiny_generator: Any) -> None:
+def test_a_loaded_component_built_in_code_is_copied_and_reloads(tiny_generator: Any) -> None:
     chat = ChatRagdistill(component=tiny_generator)
-    chat.invoke("hi")  # its model is loaded, with its locks
+    first = chat.invoke("hi").content  # its model is loaded, with its locks
+    for clone in (pickle.loads(pickle.dumps(chat)), copy.deepcopy(chat)):
+        assert clone.invoke("hi").content == first
+
+
+def test_one_that_cannot_be_copied_says_how_to_build_a_copyable_one(echo_generator: Any) -> None:
+    echo_generator.guard = threading.Lock()  # state of its own that cannot be pickled
+    chat = ChatRagdistill(component=echo_generator)
     for action, call in (("pickled", pickle.dumps), ("copied", copy.deepcopy)):
         with pytest.raises(TypeError, match=rf"cannot be {action} .*ChatRagdistill.from_teacher"):
             call(chat)

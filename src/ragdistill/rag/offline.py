@@ -214,8 +214,10 @@ def summarise_offline(
     stored = {(stage, info["source"]): info["index_s"] for a in summaries
               for stage, info in a.components.items() if info.get("stores_documents")}  # fmt: skip
     for (stage, source), seconds in stored.items():
-        notes.append(f"the {stage} {source} stores every document's vectors ahead (indexing took "
-                     f"{seconds:.0f} s, not counted in latency) and encodes only the query; a "
+        when = (f"indexing took {seconds:.0f} s" if seconds >= 1
+                else "read back from its saved document index")  # fmt: skip
+        notes.append(f"the {stage} {source} stores every document's vectors ahead ({when}, not "
+                     "counted in latency) and encodes only the query; a "
                      f"{stage} that re-reads every candidate (a cross-encoder, a bi-encoder "
                      "ensemble) does not, so their latencies are not like for like")  # fmt: skip
     for a in summaries:
