@@ -254,3 +254,28 @@ def load_component(
             "ragdistill component of the stage it was asked for"
         )
     return component
+
+
+def load_arm(
+    spec: str,
+    *,
+    stage: str,
+    runtime: RuntimeBackend | str | None = None,
+    kind_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """A component of ``stage`` named by one string (a command-line arm, a recipe's reference).
+
+    ``KIND:MODEL`` builds the registered teacher ``KIND`` of that stage on ``MODEL``
+    (``bi-encoder:all-mpnet-base-v2``) with ``options`` and ``kind_options``; anything
+    else is an artifact directory, a model folder or a provisionable model name, loaded
+    through ``runtime`` (see :func:`ragdistill.loading.load_component`) with ``options``
+    for its loader.
+    """
+    kind, sep, model = spec.partition(":")
+    registry = default_registry()
+    kinds = {e.name for e in registry.entries("teacher", stage=stage)}
+    if sep and kind in kinds and not Path(spec).exists():
+        cls = registry.teacher(stage, kind)
+        return cls.from_options({"model": model, **(kind_options or {}), **options}, where=spec)
+    return load_component(spec, stage=stage, runtime=runtime, **options)

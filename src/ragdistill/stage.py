@@ -81,6 +81,24 @@ class DistillationStage(ABC, Generic[OptionsT]):
     def ab_summary(self, report: Path) -> str:
         """A plain-text table of the A/B whose HTML report is ``report``, for the terminal."""
 
+    def sweep_candidates(self, recipe: Recipe) -> list[dict[str, Any]]:
+        """Candidate students to sweep when the recipe lists none (each a
+        :class:`~ragdistill.recipes.schema.CandidateSpec` table); none by default."""
+        return []
+
+    def sweep_report(
+        self, recipe: Recipe, artifacts: Mapping[str, Path], out: Path, *, show_progress: bool
+    ) -> Path:
+        """Compare the swept ``artifacts`` (candidate name -> artifact folder) with the
+        teacher and the reference arms side by side; write the report under ``out`` and
+        return its path. A stage that cannot compare candidates says so."""
+        from ragdistill.errors import ConfigError
+
+        raise ConfigError(
+            f"the {recipe.stage!r} stage cannot compare sweep candidates yet; distill them "
+            "with `ragdistill sweep --no-evaluate` and A/B each with `ragdistill ab`"
+        )
+
     @abstractmethod
     def ab_command(self) -> click.Command:
         """``ragdistill ab <stage>``: an A/B of any teacher and student, no recipe needed."""

@@ -28,15 +28,18 @@ def beir_folder(root: Path) -> Path:
     return root
 
 
-def test_ab_command_writes_json_and_report(tmp_path: Path) -> None:
+def test_ab_command_writes_json_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGDISTILL_HOME", str(tmp_path / "home"))  # the teacher cache
     tiny = pytest.importorskip("ragdistill.testing.tiny")
     teacher = tiny.tiny_sentence_transformer(tmp_path / "teacher")
     student = tiny.tiny_sentence_transformer(tmp_path / "student", layers=1, hidden=16)
+    other = tiny.tiny_sentence_transformer(tmp_path / "off-the-shelf", layers=1, hidden=24)
     data = beir_folder(tmp_path / "beir")
     out = tmp_path / "out"
     args = [
         "ab", "embedder",
         "--teacher", str(teacher), "--student", str(student), "--baseline", str(student),
+        "--reference", str(other),
         "--dataset", "beir", "--data-path", str(data), "--data-option", "split=test",
         "--index-dir", str(tmp_path / "chroma"), "--out", str(out), "-k", "5",
         "--max-queries", "5", "--n-bootstrap", "50", "-q",
@@ -50,8 +53,25 @@ def test_ab_command_writes_json_and_report(tmp_path: Path) -> None:
     assert student_arm["model_size_bytes"] > 0 and student_arm["parameters"] > 0
     assert data_out["arms"]["teacher"]["parameters"] > student_arm["parameters"]
     assert data_out["agreement"]["baseline"]["overlap@5"]["mean"] < 1.01
+    # The reference is an arm of its own, compared with the teacher and the student with it.
+    reference = data_out["arms"]["off-the-shelf"]
+    assert reference["role"] == "reference" and student_arm["role"] == "student"
+    pairs = {(c["arm"], c["reference"]) for c in data_out["comparisons"]}
+    assert {("off-the-shelf", "teacher"), ("student", "off-the-shelf")} <= pairs
+    assert 0 < student_arm["weights_bytes"] < data_out["arms"]["teacher"]["weights_bytes"]
+    # The teacher's index was built through its cache, and says what that cost.
+    teacher_arm = data_out["arms"]["teacher"]
+    assert teacher_arm["outputs_cached"] is True
+    assert teacher_arm["index_stats"]["cache_computed"] == teacher_arm["index_stats"]["passages"]
+    # A second A/B (fresh index folder) reads every teacher vector back from the cache.
+    again = [a if a != str(tmp_path / "chroma") else str(tmp_path / "chroma2") for a in args]
+    assert CliRunner().invoke(build_cli(), again, catch_exceptions=False).exit_code == 0
+    stats = json.loads((out / "ab.json").read_text())["arms"]["teacher"]["index_stats"]
+    assert stats["cache_computed"] == 0 and stats["cache_reused"] == stats["passages"]
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # bars, forest, latency, scatter
+    assert "Against off-the-shelf (a model you could use instead), the student" in page
+    # bars, forest, quality against speed, latency, scatter
+    assert page.count("data:image/png;base64,") == 5
 
 
 def test_unknown_dataset_names_the_choices(tmp_path: Path) -> None:

@@ -70,8 +70,8 @@ def test_json_round_trip_and_report(judged: RetrievalDataset, tmp_path: Path) ->
     assert loaded.to_dict() == result.to_dict()
     report = write_html_report(loaded, tmp_path / "out" / "report.html")
     page = report.read_text()
-    # bars, forest plot of the differences, latency, per-query scatter
-    assert page.count("src='data:image/png;base64,") == 4
+    # bars, forest plot of the differences, quality against speed, latency, per-query scatter
+    assert page.count("src='data:image/png;base64,") == 5
     assert not re.search(r"<script|<link|src=['\"]http|url\(", page)  # no external asset
     assert "student &minus; teacher" in page and "ndcg@10" in page
     assert "made-up" in result.summary()

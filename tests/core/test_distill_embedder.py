@@ -71,7 +71,10 @@ def test_distill_then_ab_writes_a_loadable_artifact_and_report(workdir, tiny_st_
 
     report = ab_for_recipe(recipe, artifact, show_progress=False)
     data = json.loads((report.parent / "ab.json").read_text())
-    assert set(data["arms"]) == {"teacher", "student", "baseline"}
+    # The pruned, projected student is also compared with its starting model as it was.
+    reference = tiny_st_path.name
+    assert set(data["arms"]) == {"teacher", "student", "baseline", reference}
+    assert data["arms"][reference]["role"] == "reference"
     assert "<img" in report.read_text()
     assert "ab/ndcg@10" in read_manifest(artifact)["metrics"]
 

@@ -203,10 +203,12 @@ def test_recipe_ab_loads_student_and_baseline_through_its_runtime(
     shutil.copytree(tiny_st_path, out / "baseline", ignore=shutil.ignore_patterns(".ragdistill-*"))
 
     report = ab_for_recipe(recipe, student, show_progress=False)
+    # The reference (the pruned student's starting model) runs on the same runtime too.
     assert [(Path(c["path"]), c["stage"]) for c in calls(recording)] == [
         (student, "embedder"),
         (out / "baseline", "embedder"),
+        (tiny_st_path, "embedder"),
     ]
     ab = json.loads((report.parent / "ab.json").read_text())
-    assert set(ab["arms"]) == {"teacher", "student", "baseline"}
+    assert set(ab["arms"]) == {"teacher", "student", "baseline", tiny_st_path.name}
     assert np.isfinite(ab["arms"]["student"]["metrics"]["ndcg@10"])

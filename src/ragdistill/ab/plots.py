@@ -70,3 +70,40 @@ def forest_png(
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
+
+
+def frontier_png(
+    points: Sequence[dict[str, Any]],
+    frontier: Sequence[str],
+    plt: Any,
+    *,
+    xlabel: str = "query-encode speed, x the teacher's (log scale)",
+    ylabel: str = "nDCG@10",
+    color: Callable[[dict[str, Any]], str | None] | None = None,
+) -> str:
+    """A PNG (base64): each point's quality (with its CI) against its speed, names beside
+    them, the frontier joined by a line. ``points`` hold ``name``, ``speed``,
+    ``quality``, ``low`` and ``high`` (CI bounds; NaN when none) and ``role``."""
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    markers = {"teacher": "s", "reference": "D", "baseline": "v"}
+    for p in points:
+        if not (math.isfinite(p["speed"]) and math.isfinite(p["quality"])):
+            continue
+        err = None
+        if math.isfinite(p.get("low", math.nan)) and math.isfinite(p.get("high", math.nan)):
+            err = [[p["quality"] - p["low"]], [p["high"] - p["quality"]]]
+        ax.errorbar([p["speed"]], [p["quality"]], yerr=err, fmt=markers.get(str(p.get("role")), "o"),
+                    capsize=3, color=color(p) if color else None,
+                    mfc="white" if p["name"] not in frontier else None)  # fmt: skip
+        ax.annotate(p["name"], (p["speed"], p["quality"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=7)  # fmt: skip
+    line = sorted((p for p in points if p["name"] in frontier), key=lambda p: p["speed"])
+    if len(line) > 1:
+        ax.plot([p["speed"] for p in line], [p["quality"] for p in line], color="#999",
+                lw=1, ls="--", zorder=0, label="frontier")  # fmt: skip
+        ax.legend(fontsize=8, loc="lower left")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    return png(fig, plt)

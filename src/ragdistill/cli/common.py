@@ -98,21 +98,7 @@ def load_arm(
     kind_options: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Any:
-    """A component of ``stage`` from the command line.
+    """A component of ``stage`` from the command line: :func:`ragdistill.loading.load_arm`."""
+    from ragdistill.loading import load_arm as load
 
-    ``KIND:MODEL`` builds the registered teacher ``KIND`` of that stage on ``MODEL``
-    (``bi-encoder:all-mpnet-base-v2``) with ``options`` and ``kind_options``; anything
-    else is an artifact directory, a model folder or a provisionable model name, loaded
-    through ``runtime`` (see :func:`ragdistill.loading.load_component`) with ``options``
-    for its loader.
-    """
-    from ragdistill.loading import load_component
-    from ragdistill.registry import default_registry
-
-    kind, sep, model = spec.partition(":")
-    registry = default_registry()
-    kinds = {e.name for e in registry.entries("teacher", stage=stage)}
-    if sep and kind in kinds and not Path(spec).exists():
-        cls = registry.teacher(stage, kind)
-        return cls.from_options({"model": model, **(kind_options or {}), **options}, where=spec)
-    return load_component(spec, stage=stage, runtime=runtime, **options)
+    return load(spec, stage=stage, runtime=runtime, kind_options=kind_options, **options)

@@ -13,6 +13,7 @@ BUILTIN_COMMANDS = {
     "ragdistill.cli.plugins_cmd": "plugins",
     "ragdistill.cli.models_cmd": "models",
     "ragdistill.cli.distill_cmd": "distill",
+    "ragdistill.cli.sweep_cmd": "sweep",
     "ragdistill.cli.ab_cmd": "ab",
     "ragdistill.cli.quickstart_cmd": "quickstart",
 }

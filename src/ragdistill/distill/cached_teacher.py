@@ -25,6 +25,10 @@ class CachedEmbedder(Embedder):
         dim = TeacherCache.stored_dim(teacher_id, root=root) or inner.dimension
         self.cache = TeacherCache.open(teacher_id, dim=dim, root=root, description=inner.describe())
         self._dimension = dim
+        #: Texts :meth:`embed_batch` read from the cache, and those the teacher computed:
+        #: what an index built through the cache cost.
+        self.reused = 0
+        self.computed = 0
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
@@ -64,5 +68,7 @@ class CachedEmbedder(Embedder):
         )
 
     def embed_batch(self, texts: list[str], *, input_type: InputType = "document") -> FloatArray:
-        self.fill(texts, input_type, show_progress=False)
+        stats = self.fill(texts, input_type, show_progress=False)
+        self.computed += stats.computed
+        self.reused += stats.reused
         return self.cache.get(embedding_keys(texts, input_type))

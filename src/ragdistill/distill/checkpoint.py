@@ -7,6 +7,12 @@ written to a temporary folder and renamed, so a kill leaves either the old or th
 checkpoint, never half of one. A full disk raises :class:`~ragdistill.errors.DiskFullError`
 (the folder, the space the checkpoint needs) and removes the partial folder; the last
 complete checkpoint stays, and the rerun after space is freed resumes from it.
+
+With ``train.metric_for_best`` the weights of the best evaluation so far are kept beside
+them in ``best-N`` (``model.safetensors`` and ``state.json``: step, metric, value), also
+written atomically. A folder per step, not one ``best`` renamed in place: a resumed run's
+checkpoint names the best step it knew, and that folder must still be there even if a
+later best was written before the kill.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from ragdistill.artifacts import disk_space_for
 
 PREFIX = "step-"
+BEST_PREFIX = "best-"
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -47,6 +54,16 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def _module_weights(modules: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    return _dedupe_shared(
+        {
+            f"{prefix}.{name}": tensor.detach().cpu().contiguous()
+            for prefix, module in modules.items()
+            for name, tensor in module.state_dict().items()
+        }
+    )
+
+
 def save_checkpoint(
     folder: Path,
     *,
@@ -60,13 +77,7 @@ def save_checkpoint(
     """Write ``folder/step-N`` and prune all but the newest ``keep`` checkpoints."""
     final = folder / f"{PREFIX}{step:08d}"
     tmp = folder / f".tmp-{PREFIX}{step:08d}"
-    weights = _dedupe_shared(
-        {
-            f"{prefix}.{name}": tensor.detach().cpu().contiguous()
-            for prefix, module in modules.items()
-            for name, tensor in module.state_dict().items()
-        }
-    )
+    weights = _module_weights(modules)
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     rng = {"torch": torch.get_rng_state()}
     full_state = {
@@ -113,10 +124,7 @@ def load_checkpoint(
     scheduler: Any,
 ) -> dict[str, Any]:
     """Restore weights, optimizer, scheduler and RNGs in place; returns ``state.json``."""
-    weights = load_file(path / "model.safetensors")
-    for prefix, module in modules.items():
-        own = {k[len(prefix) + 1 :]: v for k, v in weights.items() if k.startswith(prefix + ".")}
-        module.load_state_dict(own, strict=True)
+    load_weights(path, modules)
     state: dict[str, Any] = json.loads((path / "state.json").read_text())
     optimizer.load_state_dict(
         _unflatten_optimizer(load_file(path / "optimizer.safetensors"), state["optimizer"])
@@ -126,6 +134,59 @@ def load_checkpoint(
     random.setstate(_tupled(state["python_rng"]))
     np.random.set_state(_tupled(state["numpy_rng"]))
     return state
+
+
+def load_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
+    """Load ``path/model.safetensors`` (a checkpoint's or a best folder's) into ``modules``."""
+    weights = load_file(path / "model.safetensors")
+    for prefix, module in modules.items():
+        own = {k[len(prefix) + 1 :]: v for k, v in weights.items() if k.startswith(prefix + ".")}
+        module.load_state_dict(own, strict=True)
+
+
+def save_best(
+    folder: Path, *, step: int, modules: dict[str, torch.nn.Module], state: dict[str, Any]
+) -> Path:
+    """Write the weights of the best evaluation to ``folder/best-N``, atomically.
+
+    Only weights (no optimizer): training never resumes from here, the artifact is
+    restored to them at the end. Older best folders stay until :func:`prune_best`.
+    """
+    final = folder / f"{BEST_PREFIX}{step:08d}"
+    tmp = folder / f".tmp-{BEST_PREFIX}{step:08d}"
+    weights = _module_weights(modules)
+    state_json = json.dumps({**state, "step": step})
+    needed = sum(t.numel() * t.element_size() for t in weights.values()) + len(state_json)
+    try:
+        with disk_space_for(folder, f"best weights of step {step}", needed):
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            save_file(weights, tmp / "model.safetensors")
+            (tmp / "state.json").write_text(state_json)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    return final
+
+
+def best_checkpoint(folder: Path, step: int) -> Path | None:
+    """The complete ``best-N`` folder of ``step``, if there is one."""
+    path = folder / f"{BEST_PREFIX}{step:08d}"
+    return path if (path / "state.json").is_file() else None
+
+
+def prune_best(folder: Path, keep_step: int | None) -> None:
+    """Remove every best folder but ``keep_step``'s, once a checkpoint names that step."""
+    keep = None if keep_step is None else f"{BEST_PREFIX}{keep_step:08d}"
+    for old in folder.glob(f"{BEST_PREFIX}*"):
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for partial in folder.glob(f".tmp-{BEST_PREFIX}*"):
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _dedupe_shared(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -6,6 +6,13 @@ permutation per epoch, which makes a resumed run see exactly the batches an unbr
 run would have seen. ``train.group_by_length`` groups inputs of similar length into
 a batch, so a step pads less. Registered training callbacks (``train.callbacks``)
 observe each step, evaluation and checkpoint (:mod:`ragdistill.callbacks`).
+
+With ``train.metric_for_best`` the weights of the best evaluation are kept on disk and
+restored at the end, so the artifact is the best model seen rather than the last; with
+``train.early_stopping_patience`` training stops once that metric has stopped improving
+(as transformers' ``EarlyStoppingCallback`` does: the learning-rate schedule keeps the
+length ``train.epochs`` gives it). Both are part of the checkpoint state, so a run killed
+after it stopped resumes to the same result without training further.
 """
 
 from __future__ import annotations
@@ -26,7 +33,15 @@ import torch
 from ragdistill.callbacks import TrainingCallback, TrainingRun
 from ragdistill.config import build
 from ragdistill.distill.accelerated import Processes
-from ragdistill.distill.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ragdistill.distill.checkpoint import (
+    best_checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    load_weights,
+    prune_best,
+    save_best,
+    save_checkpoint,
+)
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import TrainSpec
 from ragdistill.students.model import StudentModel
@@ -39,10 +54,79 @@ TeacherBatch = torch.Tensor | tuple[torch.Tensor, dict[str, Any]]
 
 @dataclass
 class TrainResult:
+    #: Steps trained: the planned total, or the step training stopped early at.
     steps: int
     resumed_from: int
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: With ``train.metric_for_best``: the evaluation whose weights the model now holds.
+    best_step: int | None = None
+    best_metric: float | None = None
+    stopped_early: bool = False
+    stopped_at: int | None = None
+
+
+@dataclass
+class BestTracker:
+    """The best evaluation so far and, with a patience, whether to stop.
+
+    Mirrors transformers: the best is any strict improvement of ``metric``; the patience
+    counts evaluations in a row that did not beat the best by more than ``threshold``.
+    """
+
+    metric: str
+    greater_is_better: bool = True
+    patience: int | None = None
+    threshold: float = 0.0
+    step: int | None = None
+    value: float | None = None
+    waited: int = 0
+    stopped_at: int | None = None
+
+    @classmethod
+    def of(cls, spec: TrainSpec) -> BestTracker | None:
+        if spec.metric_for_best is None:
+            return None
+        return cls(
+            spec.metric_for_best,
+            spec.greater_is_better,
+            spec.early_stopping_patience,
+            spec.early_stopping_threshold,
+        )
+
+    def value_in(self, metrics: dict[str, float]) -> float:
+        # The log names them eval/<key>; either spelling is what a user reads there.
+        key = self.metric.removeprefix("eval/")
+        if key not in metrics:
+            raise ConfigError(
+                f"train.metric_for_best = {self.metric!r} is not a metric this stage's "
+                f"evaluation reports ({', '.join(sorted(metrics)) or 'none'}); name one of them"
+            )
+        return float(metrics[key])
+
+    def update(self, step: int, value: float) -> bool:
+        """Record an evaluation; True when it is the new best."""
+        best = self.value
+        better = math.isfinite(value) and (
+            best is None or (value > best if self.greater_is_better else value < best)
+        )
+        if better:
+            self.step, self.value = step, value
+        if better and (best is None or abs(value - best) > self.threshold):
+            self.waited = 0
+        else:
+            self.waited += 1
+        if self.patience is not None and self.waited >= self.patience:
+            self.stopped_at = step
+        return better
+
+    def state(self) -> dict[str, Any]:
+        return {"metric": self.metric, "step": self.step, "value": self.value,
+                "waited": self.waited, "stopped_at": self.stopped_at}  # fmt: skip
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        self.step, self.value = saved.get("step"), saved.get("value")
+        self.waited, self.stopped_at = int(saved.get("waited", 0)), saved.get("stopped_at")
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -160,6 +244,13 @@ def train(
 
     if len(inputs) < 2:
         raise ConfigError(f"distillation needs at least 2 training texts, got {len(inputs)}")
+    tracker = BestTracker.of(spec)
+    if tracker is not None and evaluate is None and processes is None:
+        raise ConfigError(
+            f"train.metric_for_best = {spec.metric_for_best!r} needs evaluations during "
+            "training, and this stage runs none; leave metric_for_best and "
+            "early_stopping_patience unset"
+        )
     if processes is None and accelerated.launched()[1] > 1:
         raise ConfigError(
             "this stage's pipeline trains in one process only; run it without --processes "
@@ -205,6 +296,14 @@ def train(
             )
         accelerated.restore_rng(accelerator, state)
         step = int(state["step"])
+        if state.get("total", total) != total:  # e.g. a dev split now holds some texts out
+            log.warning(
+                "the checkpoint in %s was planned for %d steps and this run plans %d: the "
+                "training texts changed since; pass --restart for an exact run",
+                output, state["total"], total,
+            )  # fmt: skip
+        if tracker is not None:
+            tracker.restore(state.get("best", {}))
         earlier_seconds = float(state.get("seconds", 0.0))  # training time before the kill
         if main:
             _truncate_log(log_path, step)
@@ -229,8 +328,10 @@ def train(
     takes_step = _takes_keywords(loss)
     bar = tqdm(total=total, initial=step, desc="distilling", unit="step",
                disable=not (show_progress and main))  # fmt: skip
+    if tracker is not None and tracker.stopped_at is not None:
+        log.info("training stopped early at step %d; nothing left to train", tracker.stopped_at)
     with bar, observers:
-        while step < total:
+        while step < total and (tracker is None or tracker.stopped_at is None):
             figures: list[list[float]] = []  # loss and parts of each batch of the step
             for micro in range(accumulate):
                 epoch, offset = divmod(step * accumulate + micro, per_epoch)
@@ -268,7 +369,11 @@ def train(
                 )
             bar.set_postfix(loss=f"{record['loss']:.4g}")
             bar.update(1)
-            if main and evaluate is not None and spec.eval_every and step % spec.eval_every == 0:
+            # When selecting the best, the last step is evaluated too: it is a candidate.
+            evaluating = bool(spec.eval_every) and (
+                step % spec.eval_every == 0 or (tracker is not None and step == total)
+            )
+            if main and evaluate is not None and evaluating:
                 model.eval()
                 with torch.no_grad():
                     metrics = evaluate()
@@ -276,28 +381,82 @@ def train(
                 observers.on_evaluate(step, metrics)
                 record.update({f"eval/{k}": v for k, v in metrics.items()})
                 bar.write(_format_eval(record))
+                if tracker is not None and tracker.update(step, tracker.value_in(metrics)):
+                    save_best(ckpt_dir, step=step, modules=modules, state=tracker.state())
+            if tracker is not None and evaluating and count > 1:
+                _share_best(accelerator, tracker, main, target)
             result.history.append(record)
             if main:
                 with open(log_path, "a") as fh:
                     fh.write(json.dumps(record) + "\n")
             observers.on_step(step, record)
             seconds = earlier_seconds + time.perf_counter() - started
-            if step % spec.checkpoint_every == 0 or step == total:
+            # A run that stops early checkpoints where it stopped: a resume then ends there.
+            stopping = tracker is not None and tracker.stopped_at is not None
+            if step % spec.checkpoint_every == 0 or step == total or stopping:
                 process_rng = accelerated.gather_rng(accelerator)  # every process calls it
                 if main:
+                    run_state = _run_state(fingerprint, total, seconds, accelerator, process_rng)
+                    if tracker is not None:
+                        run_state["best"] = tracker.state()
                     saved = save_checkpoint(
                         ckpt_dir,
                         step=step,
                         modules=modules,
                         optimizer=optimizer,
                         scheduler=scheduler,
-                        state=_run_state(fingerprint, total, seconds, accelerator, process_rng),
+                        state=run_state,
                         keep=spec.keep_checkpoints,
                     )
+                    if tracker is not None:  # the newest checkpoint names the only best kept
+                        prune_best(ckpt_dir, tracker.step)
                     observers.on_checkpoint(step, saved)
+            if stopping and tracker is not None and main:
+                best = "none" if tracker.value is None else f"{tracker.value:.4g}"
+                log.info(
+                    "stopping at step %d: %s has not improved for %d evaluations; "
+                    "best %s at step %s", step, tracker.metric, tracker.waited, best, tracker.step,
+                )  # fmt: skip
+    if tracker is not None:
+        accelerator.wait_for_everyone()  # the main process wrote the best weights
+        _restore_best(tracker, ckpt_dir, modules, report=main)
+        result.best_step, result.best_metric = tracker.step, tracker.value
+        result.stopped_early = tracker.stopped_at is not None
+        result.stopped_at = tracker.stopped_at
     model.eval()
+    result.steps = step
     result.seconds = seconds
     return result
+
+
+def _share_best(accelerator: Any, tracker: BestTracker, main: bool, target: Any) -> None:
+    """Tell every process the best step and the stop the main process's evaluation found."""
+    mine = [tracker.step or 0, tracker.stopped_at or 0] if main else [0, 0]
+    shared = accelerator.reduce(torch.tensor(mine, dtype=torch.int64, device=target), "sum")
+    tracker.step, tracker.stopped_at = (int(v) or None for v in shared.tolist())
+
+
+def _restore_best(
+    tracker: BestTracker, ckpt_dir: Path, modules: dict[str, Any], *, report: bool
+) -> None:
+    """Load the best evaluation's weights into ``modules`` (the last ones if none ran)."""
+    if tracker.step is None:
+        if report:
+            log.warning(
+                "train.metric_for_best: no evaluation ran, so the last weights are kept; "
+                "lower train.eval_every to evaluate during training"
+            )
+        return
+    found = best_checkpoint(ckpt_dir, tracker.step)
+    if found is None:
+        raise ConfigError(
+            f"the best weights (step {tracker.step}) are missing from {ckpt_dir}; "
+            "rerun with --restart to train again"
+        )
+    load_weights(found, modules)
+    if report:  # only the main process evaluated: the others know the step, not the value
+        log.info("restored the best weights: %s = %.4g at step %d",
+                 tracker.metric, tracker.value, tracker.step)  # fmt: skip
 
 
 class _Distillation(torch.nn.Module):

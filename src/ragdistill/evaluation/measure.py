@@ -113,7 +113,12 @@ def peak_memory_during(func: Callable[[], T]) -> tuple[T, int | None]:
     which costs nothing while ``func`` runs. Elsewhere psutil samples the RSS every
     5 ms (psutil is an optional dependency). ``None`` when neither is available. This
     measures what the call allocates (activations, buffers), not weights already loaded.
+
+    Memory an earlier call freed is handed back to the system first (glibc's
+    ``malloc_trim``): the allocator otherwise keeps those pages resident and reuses
+    them, and a model that ran a bigger batch before would show almost no growth.
     """
+    release_free_memory()
     if _reset_high_water_mark():
         base = _proc_status_kb("VmRSS")
         result = func()
@@ -151,6 +156,22 @@ def resident_bytes() -> int | None:
     return _proc_status_kb("VmRSS") * 1024
 
 
+def release_free_memory() -> bool:
+    """Return the heap's free pages to the system (glibc only); whether it could."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # musl and other C libraries have no malloc_trim
+        return False
+    trim(0)
+    return True
+
+
 def _reset_high_water_mark() -> bool:
     if not sys.platform.startswith("linux"):
         return False
@@ -179,6 +200,26 @@ def folder_size_bytes(path: Path | str | None) -> int | None:
             if not file.is_symlink():
                 total += file.stat().st_size
     return total
+
+
+def weights_bytes(component: Any) -> int | None:
+    """Bytes of the weights a component holds in memory (parameters and buffers of its
+    torch module, or its ONNX graph file); None when it exposes neither.
+
+    Exact where a peak-memory reading is not: it does not depend on what the process
+    allocated before, so arms loaded in any order compare fairly.
+    """
+    method = getattr(component, "weights_bytes", None)
+    if callable(method):
+        value = method()
+        return None if value is None else int(value)
+    for attr in ("st_model", "model", "_model", "module"):
+        module = getattr(component, attr, None)
+        params, buffers = getattr(module, "parameters", None), getattr(module, "buffers", None)
+        if callable(params) and callable(buffers):
+            tensors = [*params(), *buffers()]
+            return int(sum(t.numel() * t.element_size() for t in tensors))
+    return None
 
 
 def parameter_count(embedder: Embedder) -> int | None:

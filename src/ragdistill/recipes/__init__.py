@@ -75,6 +75,11 @@ def parse_recipe(data: dict[str, Any], *, where: str = "recipe") -> Recipe:
     recipe.plugins = _plugin_tables(recipe.plugins, registry, where)
     _check_plugins(recipe, registry, where)
     stage().check_recipe(recipe, registry, where)
+    if recipe.sweep is not None:  # a typo in the tenth candidate fails now, not hours in
+        from ragdistill.recipes.candidates import candidate_recipe
+
+        for candidate in recipe.sweep.candidates:
+            candidate_recipe(recipe, candidate, Path(recipe.output), parse_recipe)
     return recipe
 
 
@@ -198,7 +203,7 @@ def recipe_fingerprint(recipe: Recipe) -> str:
 
     stage = default_registry().stage(recipe.stage)
     data = recipe.model_dump(
-        mode="json", exclude={"output", "evaluate", "cache_dir", "name", "plugins"}
+        mode="json", exclude={"output", "evaluate", "cache_dir", "name", "plugins", "sweep"}
     )
     # Callbacks only observe: a run resumes whichever are enabled.
     data["train"].pop("callbacks", None)

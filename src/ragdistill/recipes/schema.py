@@ -53,7 +53,14 @@ class LossSpec(BaseModel):
 
 
 #: ``[train]`` options added after checkpoints were first fingerprinted, with their default.
-LATER_TRAIN_OPTIONS: dict[str, Any] = {"gradient_accumulation_steps": 1, "mixed_precision": "no"}
+LATER_TRAIN_OPTIONS: dict[str, Any] = {
+    "gradient_accumulation_steps": 1,
+    "mixed_precision": "no",
+    "metric_for_best": None,
+    "greater_is_better": True,
+    "early_stopping_patience": None,
+    "early_stopping_threshold": 0.0,
+}
 
 
 class TrainSpec(BaseModel):
@@ -66,6 +73,8 @@ class TrainSpec(BaseModel):
     warmup_ratio: float = Field(0.1, ge=0, le=1)
     max_grad_norm: float = Field(1.0, gt=0)
     max_texts: int | None = Field(None, ge=2)
+    #: Share of the query-shaped training texts held out as the dev split evaluated every
+    #: ``eval_every`` steps (the embedder: 8 to 200 texts); 0 holds out and evaluates nothing.
     eval_fraction: float = Field(0.05, ge=0, lt=0.5)
     eval_every: int = Field(0, ge=0)
     checkpoint_every: int = Field(50, ge=1)
@@ -84,6 +93,42 @@ class TrainSpec(BaseModel):
     #: Autocast precision of the forward pass: ``"bf16"`` or ``"fp16"`` (with a loss
     #: scaler) on a GPU; ``"no"`` trains in fp32. A CPU run refuses the other two.
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    #: An evaluation metric (e.g. ``"dev/ndcg@10"``): the weights of its best evaluation
+    #: (the last step is evaluated too) are kept in ``checkpoints/best-N`` and are what
+    #: the artifact saves. None: the last weights.
+    metric_for_best: str | None = Field(None, min_length=1)
+    greater_is_better: bool = True
+    #: Stop after this many evaluations in a row that do not beat the best by more than
+    #: ``early_stopping_threshold``; the learning-rate schedule keeps its full length.
+    early_stopping_patience: int | None = Field(None, ge=1)
+    early_stopping_threshold: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _selection_needs_evaluations(self) -> TrainSpec:
+        # A typo'd combination would otherwise train for hours and select nothing.
+        if self.early_stopping_patience is not None and self.metric_for_best is None:
+            raise ValueError(
+                "train.early_stopping_patience needs train.metric_for_best: name the "
+                'evaluation metric to watch, e.g. metric_for_best = "dev/ndcg@10"'
+            )
+        options = [o for o in ("metric_for_best", "early_stopping_patience")
+                   if getattr(self, o) is not None]  # fmt: skip
+        if options and self.eval_every == 0:
+            raise ValueError(
+                f"{' and '.join('train.' + o for o in options)} "
+                f"need{'s' if len(options) == 1 else ''} evaluations during training: "
+                "set train.eval_every to the steps between them (e.g. eval_every = 50)"
+            )
+        if self.early_stopping_threshold and self.early_stopping_patience is None:
+            raise ValueError(
+                "train.early_stopping_threshold has no effect without "
+                "train.early_stopping_patience; set both or neither"
+            )
+        if not self.greater_is_better and self.metric_for_best is None:
+            raise ValueError(
+                "train.greater_is_better has no effect without train.metric_for_best; set both"
+            )
+        return self
 
     @model_serializer(mode="wrap")
     def _omit_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -116,6 +161,11 @@ class EvaluateSpec(BaseModel):
     model_config = _STRICT
     ab: bool = True
     baseline: bool = True
+    #: Models a user could pick instead of the student (names, folders or
+    #: ``KIND:MODEL``), each an arm of the A/B the student is compared with. None: the
+    #: stage's default (the embedder: the student's own starting model, when the student
+    #: prunes or projects it); ``[]``: none.
+    references: list[str] | None = None
     max_queries: int | None = Field(None, ge=1)
     #: Results compared per query: retrieval depth, or candidates reranked.
     k: int = Field(100, ge=10)
@@ -125,6 +175,46 @@ class EvaluateSpec(BaseModel):
     #: Stages that time scoring by input size (rerankers): the sizes, and queries timed.
     latency_candidates: list[int] = Field(default_factory=lambda: [20, 50, 100], min_length=1)
     latency_queries: int = Field(20, ge=1)
+
+
+class CandidateSpec(BaseModel):
+    """One student of a sweep: what it changes in the recipe it is swept from.
+
+    ``student`` is merged into the recipe's ``[student]`` table, unless it names a
+    ``kind`` or ``model``: a different model then takes the table whole (the base
+    model's ``keep_layers`` would not fit it). ``train`` and ``stage`` (the stage's own
+    table) are merged; ``losses``, when given, replace the recipe's list.
+    """
+
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    #: What the candidate is, for the report (e.g. "4 of 6 layers, 256 word pieces").
+    note: str = ""
+    student: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+    losses: list[dict[str, Any]] | None = None
+    stage: dict[str, Any] = Field(default_factory=dict)
+
+
+class SweepSpec(BaseModel):
+    """``[sweep]``: the candidate students ``ragdistill sweep`` distills from the recipe.
+
+    Without candidates the stage proposes its own (the embedder: layer subsets of the
+    student's model). Every candidate learns from the one cached teacher.
+    """
+
+    model_config = _STRICT
+    candidates: list[CandidateSpec] = Field(default_factory=list)
+    #: Also distill the recipe's own student as a candidate named ``recipe``.
+    include_recipe: bool = True
+
+    @field_validator("candidates")
+    @classmethod
+    def _distinct_names(cls, candidates: list[CandidateSpec]) -> list[CandidateSpec]:
+        names = [c.name for c in candidates]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"candidate names must differ; {', '.join(map(repr, twice))} repeats")
+        return candidates
 
 
 class Recipe(BaseModel):
@@ -144,10 +234,20 @@ class Recipe(BaseModel):
     train: TrainSpec = TrainSpec()
     runtime: RuntimeSpec = RuntimeSpec()
     evaluate: EvaluateSpec = EvaluateSpec()
+    #: ``[sweep]``: read by ``ragdistill sweep`` only; a plain distillation ignores it.
+    sweep: SweepSpec | None = None
     stage_options: dict[str, Any] = Field(default_factory=dict)
     #: ``[plugins.<name>]`` tables: after parsing, each is the validated model the plugin
     #: registered with ``register_recipe_options`` (a plugin reads its own at run time).
     plugins: dict[str, Any] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_sweep(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A recipe without [sweep] dumps as recipes did before the table existed.
+        data: dict[str, Any] = handler(self)
+        if data.get("sweep", 0) is None:
+            del data["sweep"]
+        return data
 
     @model_validator(mode="before")
     @classmethod

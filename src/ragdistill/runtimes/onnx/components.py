@@ -47,6 +47,11 @@ class _OnnxComponent:
         return {**base, "class": f"{type(self).__module__}.{type(self).__qualname__}",
                 "runtime": runtime}  # fmt: skip
 
+    def weights_bytes(self) -> int | None:
+        """The graph's bytes (its weights, int8 or fp32): what the session holds."""
+        size = self.export.get("size")
+        return int(size) if isinstance(size, int) else None
+
     def _run(self, features: Any) -> Any:
         feed = {name: np.asarray(_numpy(features[name]), dtype=np.int64) for name in self.inputs}
         return self.session.run([self.output], feed)[0]

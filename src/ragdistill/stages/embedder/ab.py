@@ -28,6 +28,7 @@ from ragdistill.evaluation.measure import (
     parameter_count,
     peak_memory_during,
     timed_search,
+    weights_bytes,
 )
 from ragdistill.evaluation.retrieval import evaluate_run, overlap_at_k
 from ragdistill.stages.embedder.ab_result import ABResult, ArmResult
@@ -35,14 +36,49 @@ from ragdistill.stages.embedder.ab_result import ABResult, ArmResult
 log = logging.getLogger(__name__)
 
 
+#: Names the A/B gives its own arms; a reference or candidate may not take one.
+RESERVED_ARMS = ("teacher", "student", "baseline")
+
+
 def run_retrieval_ab(
     dataset: RetrievalDataset,
     teacher: Embedder,
     student: Embedder,
     *,
+    baseline: Embedder | None = None,
+    references: Mapping[str, Embedder] | None = None,
+    **options: Any,
+) -> ABResult:
+    """Compare ``student`` (and ``baseline``, the student before distillation) to ``teacher``.
+
+    ``references`` are the alternatives a user would otherwise pick (an off-the-shelf
+    small model, the student's own unpruned starting model): each is an arm of its own,
+    compared with the teacher and the student with it, so the report shows whether
+    distillation beat what could simply be downloaded. Options are those of
+    :func:`run_arms`.
+    """
+    arms: dict[str, Embedder] = {"teacher": teacher, "student": student}
+    roles = {"teacher": "teacher", "student": "student"}
+    pairs = [("student", "teacher")]
+    if baseline is not None:
+        arms["baseline"], roles["baseline"] = baseline, "baseline"
+        pairs += [("student", "baseline"), ("baseline", "teacher")]
+    for name, embedder in (references or {}).items():
+        _check_arm_name(name, arms, "reference")
+        arms[name], roles[name] = embedder, "reference"
+        pairs += [(name, "teacher"), ("student", name)]
+    return run_arms(dataset, arms, roles=roles, pairs=pairs, **options)
+
+
+def run_arms(
+    dataset: RetrievalDataset,
+    arms: Mapping[str, Embedder],
+    *,
+    roles: Mapping[str, str] | None = None,
+    pairs: Sequence[tuple[str, str]] = (),
+    control: str = "teacher",
     index_dir: Path | str | None = None,
     k: int = 100,
-    baseline: Embedder | None = None,
     index_embedders: Mapping[str, Embedder] | None = None,
     cutoffs: Sequence[int] = (10, 100),
     max_queries: int | None = None,
@@ -58,13 +94,15 @@ def run_retrieval_ab(
     warmup: int = 2,
     show_progress: bool = True,
 ) -> ABResult:
-    """Compare ``student`` (and ``baseline``, the student before distillation) to ``teacher``.
+    """Run every arm over the same queries, side by side in one process, and compare.
 
     Metrics (nDCG, Recall, MRR at each cutoff <= ``k``) need qrels; without them only
-    the top-k agreement with the teacher is reported. Every difference (student -
-    teacher, student - baseline) gets a paired bootstrap CI over queries. Efficiency:
-    per-query latency p50/p95 (encode and search), encode throughput on a fixed set of
-    passages and on the queries (best of ``throughput_repeats`` passes), model folder size, parameter count, peak memory growth while encoding.
+    the top-k agreement with ``control`` is reported. Each ``(arm, reference)`` of
+    ``pairs`` gets a paired bootstrap CI over queries of ``arm - reference``.
+    Efficiency: per-query latency p50/p95 (encode and search), encode throughput on a
+    fixed set of passages and on the queries (best of ``throughput_repeats`` passes),
+    model folder size, parameter count, the bytes of the weights in memory, and the
+    peak memory growth while encoding.
 
     ``index_embedders`` maps an arm name to the embedder that builds its index only,
     e.g. the teacher behind its output cache so its corpus embeddings are not computed
@@ -75,6 +113,11 @@ def run_retrieval_ab(
 
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
+    if control not in arms:
+        raise ConfigError(f"the control arm {control!r} is not among the arms {sorted(arms)}")
+    for arm, ref in pairs:
+        if arm not in arms or ref not in arms:
+            raise ConfigError(f"cannot compare {arm!r} with {ref!r}: arms are {sorted(arms)}")
     if max_queries is not None:
         dataset = dataset.subset(max_queries=max_queries)
     query_ids = dataset.evaluable_query_ids() if dataset.has_qrels else list(dataset.queries)
@@ -87,17 +130,16 @@ def run_retrieval_ab(
     passages = dataset.passages()
     texts = [dataset.queries[q] for q in query_ids]
     sample = [p.text for p in passages[:throughput_texts]]
-    arms = {"teacher": teacher, "student": student}
-    if baseline is not None:
-        arms["baseline"] = baseline
     ds_fp = dataset.fingerprint()
     results: dict[str, ArmResult] = {}
     rankings: dict[str, list[list[tuple[str, float]]]] = {}
-    for name, embedder in arms.items():
+    for number, (name, embedder) in enumerate(arms.items(), 1):
+        log.info("arm %d of %d: %s", number, len(arms), name)
         fp = embedder_fingerprint(embedder)
         collection = f"ab-{_slug(dataset.name)}-{ds_fp[:8]}-{fp[:16]}"
+        builder = (index_embedders or {}).get(name, embedder)
         index = ChromaIndex(
-            (index_embedders or {}).get(name, embedder), collection=collection, path=index_dir, host=chroma_host, port=chroma_port,
+            builder, collection=collection, path=index_dir, host=chroma_host, port=chroma_port,
             rebuild=rebuild, batch_size=max(batch_size, 64), show_progress=show_progress,
         )  # fmt: skip
         start = time.perf_counter()
@@ -105,6 +147,11 @@ def run_retrieval_ab(
         index_s = time.perf_counter() - start
         index.embedder = embedder  # searched (and timed) with the arm's own embedder
         log.info("%s: indexed %s in %.1fs", name, stats, index_s)
+        cache_use = {}
+        reused, computed = getattr(builder, "reused", None), getattr(builder, "computed", None)
+        if builder is not embedder and reused is not None:
+            # What building the index through the cache cost: read back or computed.
+            cache_use = {"cache_reused": reused, "cache_computed": computed}
         timed = timed_search(index, texts, k, warmup=warmup)
         rankings[name] = timed.results
         throughput, peak = peak_memory_during(
@@ -126,6 +173,7 @@ def run_retrieval_ab(
         model_dir = model_dir_of(embedder)
         results[name] = ArmResult(
             name=name,
+            role=(roles or {}).get(name, "candidate"),
             embedder=embedder.describe(),
             fingerprint=fp,
             collection=collection,
@@ -140,22 +188,23 @@ def run_retrieval_ab(
             query_throughput_per_s=query_throughput,
             model_size_bytes=folder_size_bytes(model_dir),
             parameters=parameter_count(embedder),
+            weights_bytes=weights_bytes(embedder),
             peak_memory_bytes=peak,
             index_seconds=index_s,
             index_stats={"embedded": stats.embedded, "unchanged": stats.unchanged,
-                         "deleted": stats.deleted, "passages": len(passages)},
-            outputs_cached=(index_embedders or {}).get(name, embedder) is not embedder,
+                         "deleted": stats.deleted, "passages": len(passages), **cache_use},
+            outputs_cached=builder is not embedder,
         )  # fmt: skip
     boot = {"n_resamples": n_bootstrap, "confidence": confidence, "seed": seed}
     if dataset.has_qrels:
         _score(dataset, query_ids, rankings, results, cuts, boot)
-    comparisons = _compare(results, boot) if dataset.has_qrels else []
-    agreement = _agreement(rankings, cuts, boot)
+    comparisons = _compare(results, pairs, boot) if dataset.has_qrels else []
+    agreement = _agreement(rankings, control, cuts, boot)
     return ABResult(
         dataset={**dataset.stats(), "fingerprint": ds_fp, "passages": len(passages)},
         settings={"k": k, "cutoffs": cuts, "n_bootstrap": n_bootstrap, "confidence": confidence,
                   "seed": seed, "throughput_texts": len(sample), "batch_size": batch_size,
-                  "throughput_repeats": throughput_repeats,
+                  "throughput_repeats": throughput_repeats, "control": control,
                   "warmup": warmup, "chroma": chroma_host or str(index_dir or "default")},
         query_ids=query_ids,
         arms=results,
@@ -163,6 +212,21 @@ def run_retrieval_ab(
         agreement=agreement,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )  # fmt: skip
+
+
+def reference_name(spec: str) -> str:
+    """The arm name of a reference given as a model name, folder or ``KIND:MODEL``."""
+    _kind, sep, model = spec.partition(":")
+    name = model if sep and not Path(spec).exists() else spec
+    return Path(name.rstrip("/\\")).name or name
+
+
+def _check_arm_name(name: str, arms: Mapping[str, Any], what: str) -> None:
+    if name in RESERVED_ARMS or name in arms:
+        raise ConfigError(
+            f"a {what} arm cannot be named {name!r}: that name is taken "
+            f"({', '.join(sorted({*RESERVED_ARMS, *arms}))}); give it another name"
+        )
 
 
 def _score(
@@ -185,10 +249,9 @@ def _score(
             arm.metric_ci[metric] = [ci.low, ci.high]
 
 
-def _compare(results: dict[str, ArmResult], boot: dict[str, Any]) -> list[Comparison]:
-    pairs = [("student", "teacher")]
-    if "baseline" in results:
-        pairs += [("student", "baseline"), ("baseline", "teacher")]
+def _compare(
+    results: dict[str, ArmResult], pairs: Sequence[tuple[str, str]], boot: dict[str, Any]
+) -> list[Comparison]:
     out = []
     for arm, ref in pairs:
         for metric, values in results[arm].per_query.items():
@@ -198,15 +261,18 @@ def _compare(results: dict[str, ArmResult], boot: dict[str, Any]) -> list[Compar
 
 
 def _agreement(
-    rankings: dict[str, list[list[tuple[str, float]]]], cuts: list[int], boot: dict[str, Any]
+    rankings: dict[str, list[list[tuple[str, float]]]],
+    control: str,
+    cuts: list[int],
+    boot: dict[str, Any],
 ) -> dict[str, dict[str, dict[str, float]]]:
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name, ranked in rankings.items():
-        if name == "teacher":
+        if name == control:
             continue
         out[name] = {}
         for c in cuts:
-            values = [overlap_at_k(a, b, c) for a, b in zip(rankings["teacher"], ranked)]
+            values = [overlap_at_k(a, b, c) for a, b in zip(rankings[control], ranked)]
             ci = bootstrap_mean(values, **boot)
             out[name][f"overlap@{c}"] = {"mean": ci.mean, "low": ci.low, "high": ci.high}
     return out

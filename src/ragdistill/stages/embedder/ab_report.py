@@ -32,9 +32,11 @@ from ragdistill.ab.html import (
     size_text,
     table,
 )
-from ragdistill.ab.plots import forest_png
+from ragdistill.ab.plots import forest_png, frontier_png
 from ragdistill.errors import require
+from ragdistill.evaluation.frontier import pareto_frontier
 from ragdistill.stages.embedder.ab_result import ABResult
+from ragdistill.stages.embedder.frontier import SIMILAR_SPEED, frontier_rows, verdict
 
 
 def write_html_report(result: ABResult, path: Path | str) -> Path:
@@ -52,6 +54,9 @@ def write_html_report(result: ABResult, path: Path | str) -> Path:
         f"created {escape(result.created)}</p>",
         _arms_table(result),
     ]
+    metric = _main_metric(result)
+    if metric and any(arm.role in ("candidate", "reference") for arm in result.arms.values()):
+        body += ["<h2>Quality against speed</h2>", _frontier_table(result, metric)]
     if result.comparisons:
         body += ["<h2>Quality</h2>", _metrics_table(result), _diff_table(result)]
     else:
@@ -60,7 +65,9 @@ def write_html_report(result: ABResult, path: Path | str) -> Path:
         body += ["<h2>Agreement with the teacher</h2>", _agreement_table(result)]
     body += ["<h2>Efficiency</h2>", _efficiency_table(result)]
     if any(arm.outputs_cached for arm in result.arms.values()):
-        body.append(cached_note("Its query latency and throughput were measured on the model."))
+        body.append(
+            cached_note("Its query latency, throughput and memory were measured on the model.")
+        )
     for title, image in plots:
         body.append(
             f"<h2>{escape(title)}</h2><img alt='{escape(title)}' src='data:image/png;base64,{image}'>"
@@ -93,9 +100,33 @@ def _headline(r: ABResult) -> str:
             continue
         kept = kept_of_teacher(c, teacher.metrics.get(metric, math.nan))
         sentences.append(kept_sentence(name, metric_label(metric), kept, speed))
+    if metric is not None:
+        sentences += _against_references(r, metric)
     note = KEPT_NOTE.format(items="queries") + " Query speed: median latency per query "
     note += "(encode and search), the teacher's over the arm's."
     return headline_html(sentences, note=note)
+
+
+def _against_references(r: ABResult, metric: str) -> list[str]:
+    """Whether the student beat each model the user could have picked instead."""
+    out = []
+    for name, arm in r.arms.items():
+        if arm.role != "reference":
+            continue
+        try:
+            c = r.comparison(metric, "student", name)
+        except KeyError:
+            continue
+        verdict = ("scores higher than" if c.low > 0 else "scores lower than" if c.high < 0
+                   else "shows no clear difference from")  # fmt: skip
+        speed = speed_ratio(_p50(arm), _p50(r.arms["student"]))
+        pace = f", at {speed:.1f}x its query speed" if speed is not None else ""
+        out.append(
+            f"Against {name} (a model you could use instead), the student {verdict} it: "
+            f"{metric_label(metric)} {c.diff:+.4f} ({c.confidence:.0%} CI {c.low:+.4f} to "
+            f"{c.high:+.4f}){pace}."
+        )
+    return out
 
 
 def _p50(arm: Any) -> Any:
@@ -110,6 +141,36 @@ def _arms_table(r: ABResult) -> str:
         for name, arm in r.arms.items()
     ]  # fmt: skip
     return table(["arm", "model", "class", "options", "fingerprint"], rows)
+
+
+def _frontier_table(r: ABResult, metric: str) -> str:
+    def pct(value: float, low: float, high: float) -> str:
+        if not math.isfinite(value):
+            return "-"
+        ci = (
+            f" <span class=muted>[{100 * low:.1f}, {100 * high:.1f}]</span>"
+            if math.isfinite(low)
+            else ""
+        )
+        return f"{100 * value:.1f}%{ci}"
+
+    rows = []
+    for row in frontier_rows(r, metric):
+        rows.append([
+            escape(row.name), escape(row.role),
+            f"{row.quality:.4f} <span class=muted>[{row.low:.3f}, {row.high:.3f}]</span>",
+            pct(row.kept, row.kept_low, row.kept_high),
+            "-" if not math.isfinite(row.speedup) else f"{row.speedup:.1f}x",
+            "&#9679;" if row.on_frontier else "", escape(verdict(row)),
+        ])  # fmt: skip
+    head = ["arm", "role", metric_label(metric), "of the teacher", "query-encode speed",
+            "frontier", "against references as fast or faster"]  # fmt: skip
+    note = (f"<p class=muted>Fastest first. Frontier (&#9679;): no other arm is both better "
+            f"and faster. A reference counts as as fast when its query-encode speed is at "
+            f"least {SIMILAR_SPEED:.0%} of the arm's; each difference is the arm's "
+            f"{escape(metric_label(metric))} minus the reference's, with its paired bootstrap "
+            f"CI.</p>")  # fmt: skip
+    return table(head, rows, raw=True) + note
 
 
 def _metrics_table(r: ABResult) -> str:
@@ -150,19 +211,36 @@ def _efficiency_table(r: ABResult) -> str:
 
     rows = []
     for name, arm in r.arms.items():
-        # A cached arm's index came from its cache: index time and memory are the cache's.
-        cached = arm.outputs_cached
+        # A cached arm's index came from its cache: its index time is the cache's. Its
+        # throughput and memory were measured on the model itself, as every arm's were.
         rows.append([
-            name, lat(arm, "total", "p50_ms"), lat(arm, "total", "p95_ms"),
+            name, arm.role, lat(arm, "total", "p50_ms"), lat(arm, "total", "p95_ms"),
             lat(arm, "encode", "p50_ms"), lat(arm, "search", "p50_ms"),
             num(arm.throughput_texts_per_s, "{:.1f}"), num(arm.query_throughput_per_s, "{:.1f}"),
             size_text(arm.model_size_bytes), num(arm.parameters, "{:,}"),
-            CACHED_MARK if cached else size_text(arm.peak_memory_bytes),
-            CACHED_MARK if cached else num(arm.index_seconds, "{:.1f}"),
+            size_text(arm.weights_bytes), size_text(arm.peak_memory_bytes),
+            _index_cell(arm),
         ])  # fmt: skip
-    head = ["arm", "p50 ms", "p95 ms", "encode p50", "search p50", "passages/s", "queries/s", "model size",
-            "parameters", "peak mem +", "index s"]  # fmt: skip
-    return table(head, rows)
+    head = ["arm", "role", "p50 ms", "p95 ms", "encode p50", "search p50", "passages/s",
+            "queries/s", "model size", "parameters", "weights in memory", "peak mem +",
+            "index s"]  # fmt: skip
+    note = ("<p class=muted>Weights in memory: the parameters and buffers the arm holds (or "
+            "its ONNX graph). Peak mem +: resident memory growth while encoding the "
+            "throughput passages (activations), measured after freed memory was handed "
+            "back to the system.</p>")  # fmt: skip
+    return table(head, rows) + note
+
+
+def _index_cell(arm: Any) -> str:
+    """Index seconds; for an index built through the cache, what it read back and computed."""
+    if not arm.outputs_cached:
+        return num(arm.index_seconds, "{:.1f}")
+    stats = arm.index_stats
+    if "cache_reused" not in stats:
+        return CACHED_MARK
+    return (
+        f"{CACHED_MARK} ({stats['cache_reused']:,} read back, {stats['cache_computed']:,} computed)"
+    )
 
 
 def _plots(r: ABResult) -> list[tuple[str, str]]:
@@ -192,13 +270,17 @@ def _plots(r: ABResult) -> list[tuple[str, str]]:
         out.append(("Metrics with confidence intervals", png(fig, plt)))
         forest = forest_png(r.comparisons, plt, color=lambda c: COLORS.get(c.arm))
         out.append(("Differences between arms (filled: the CI excludes 0)", forest))
+    metric = _main_metric(r)
+    if metric and len(names) > 2:
+        out.append(
+            (f"{metric_label(metric)} against query-encode speed", _speed_plot(r, metric, plt))
+        )
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.boxplot([r.arms[n].latency_ms for n in names], showfliers=True)
     ax.set_xticks(range(1, len(names) + 1), names)
     ax.set_ylabel("per-query latency, ms (encode + search)")
     fig.tight_layout()
     out.append(("Query latency distribution", png(fig, plt)))
-    metric = _main_metric(r)
     if metric and "student" in r.arms:
         t, s = r.arms["teacher"].per_query[metric], r.arms["student"].per_query[metric]
         fig, ax = plt.subplots(figsize=(5, 5))
@@ -211,6 +293,27 @@ def _plots(r: ABResult) -> list[tuple[str, str]]:
         fig.tight_layout()
         out.append((f"Per-query {metric}: teacher vs student", png(fig, plt)))
     return out
+
+
+def speed_points(r: ABResult, metric: str) -> list[dict[str, Any]]:
+    """Each arm's ``metric`` (with its CI) and query-encode speed over the teacher's."""
+    teacher = r.arms.get("teacher")
+    base = teacher.query_throughput_per_s if teacher else None
+    points = []
+    for name, arm in r.arms.items():
+        low, high = arm.metric_ci.get(metric, [math.nan, math.nan])
+        speed = speed_ratio(base, arm.query_throughput_per_s)
+        points.append({"name": name, "role": arm.role, "quality": arm.metrics.get(metric, math.nan),
+                       "low": low, "high": high,
+                       "speed": math.nan if speed is None else speed})  # fmt: skip
+    return points
+
+
+def _speed_plot(r: ABResult, metric: str, plt: Any) -> str:
+    points = speed_points(r, metric)
+    frontier = pareto_frontier({p["name"]: (p["quality"], p["speed"]) for p in points})
+    return frontier_png(points, frontier, plt, ylabel=metric_label(metric),
+                        color=lambda p: COLORS.get(p["name"]))  # fmt: skip
 
 
 def _main_metric(r: ABResult) -> str | None:

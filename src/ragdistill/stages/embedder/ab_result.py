@@ -16,6 +16,10 @@ class ArmResult:
     embedder: dict[str, Any]
     fingerprint: str
     collection: str
+    #: What the arm is: ``teacher``, ``student``, ``baseline`` (the student before
+    #: distillation), ``reference`` (a model the user could pick instead) or
+    #: ``candidate`` (one student of a sweep).
+    role: str = "candidate"
     #: The model name or folder the embedder loaded, when it names one.
     model: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -30,6 +34,9 @@ class ArmResult:
     query_throughput_per_s: float | None = None
     model_size_bytes: int | None = None
     parameters: int | None = None
+    #: Bytes of the weights held in memory (parameters and buffers, or the ONNX graph).
+    weights_bytes: int | None = None
+    #: Resident-memory growth while encoding the throughput passages: activations.
     peak_memory_bytes: int | None = None
     index_seconds: float | None = None
     index_stats: dict[str, int] = field(default_factory=dict)
@@ -55,7 +62,7 @@ class ABResult(ResultFile):
             dataset=data["dataset"],
             settings=data["settings"],
             query_ids=list(data["query_ids"]),
-            arms={k: ArmResult(**v) for k, v in data["arms"].items()},
+            arms={k: ArmResult(**{"role": _role(k), **v}) for k, v in data["arms"].items()},
             comparisons=[Comparison(**c) for c in data.get("comparisons", [])],
             agreement=data.get("agreement", {}),
             created=data.get("created", ""),
@@ -83,3 +90,8 @@ class ABResult(ResultFile):
                 f"[{c.low:+.4f}, {c.high:+.4f}]{mark}"
             )
         return "\n".join(lines)
+
+
+def _role(name: str) -> str:
+    """The role of an arm in a result written before arms had one."""
+    return name if name in ("teacher", "student", "baseline") else "candidate"

@@ -15,6 +15,12 @@ from ragdistill.cli.common import dataset_flags, runtime_flags
 @click.option("--student", required=True,
               help="Artifact dir, model folder, model name or KIND:MODEL.")  # fmt: skip
 @click.option("--baseline", help="The student before distillation (a third arm), optional.")
+@click.option("--reference", "references", multiple=True, metavar="MODEL",
+              help="A model a user could pick instead (an off-the-shelf small embedder): an "
+              "arm of its own, which the student is compared with. Repeatable.")  # fmt: skip
+@click.option("--teacher-cache/--no-teacher-cache", default=True, show_default=True,
+              help="Build the teacher's index through the teacher cache, so passages a "
+              "distillation (or an earlier A/B) embedded are not embedded again.")  # fmt: skip
 @dataset_flags(
     "tau2-banking", judged="judged queries (see `ragdistill plugins --all`)", example="split=dev"
 )
@@ -39,6 +45,8 @@ def ab(
     teacher: str,
     student: str,
     baseline: str | None,
+    references: tuple[str, ...],
+    teacher_cache: bool,
     dataset: str,
     data_path: Path | None,
     data_options: tuple[str, ...],
@@ -58,13 +66,15 @@ def ab(
 ) -> None:
     """Retrieval A/B: the same queries through the teacher's and the student's index.
 
+    Add --reference for each model you would otherwise use (the student's own starting
+    model, an off-the-shelf small embedder): the report says whether the student beat it.
     Writes OUT/ab.json (every number, per-query metrics included) and OUT/report.html
     (self-contained: tables and plots, no external assets). Artifact arms load through
     --runtime (default: torch).
     """
     from ragdistill.cli.common import cli_runtime, load_arm, load_dataset
     from ragdistill.contracts import Embedder
-    from ragdistill.stages.embedder.ab import run_retrieval_ab
+    from ragdistill.stages.embedder.ab import reference_name, run_retrieval_ab
     from ragdistill.stages.embedder.ab_report import write_html_report
 
     backend = cli_runtime(runtime, runtime_options, device)
@@ -76,11 +86,24 @@ def ab(
         for n, spec in arms.items()
         if spec
     }
+    refs = {
+        reference_name(spec): load_arm(
+            spec, stage=Embedder.stage, runtime=backend, kind_options=kind_options
+        )
+        for spec in references
+    }
+    index_embedders = {}
+    if teacher_cache:
+        from ragdistill.distill.cached_teacher import CachedEmbedder
+
+        index_embedders["teacher"] = CachedEmbedder(embedders["teacher"])
     result = run_retrieval_ab(
         data,
         embedders["teacher"],
         embedders["student"],
         baseline=embedders.get("baseline"),
+        references=refs,
+        index_embedders=index_embedders,
         index_dir=None if chroma_host else index_dir,
         k=k,
         max_queries=max_queries,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdistill.artifacts import update_metrics
-from ragdistill.loading import load_component, resolve_runtime
+from ragdistill.loading import load_arm, load_component, resolve_runtime
 from ragdistill.recipes import Recipe
 
 
@@ -22,7 +22,7 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
     from ragdistill.config import build
     from ragdistill.distill.cached_teacher import CachedEmbedder
     from ragdistill.registry import default_registry
-    from ragdistill.stages.embedder.ab import run_retrieval_ab
+    from ragdistill.stages.embedder.ab import reference_name, run_retrieval_ab
     from ragdistill.stages.embedder.ab_report import write_html_report
 
     registry = default_registry()
@@ -37,11 +37,16 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
     baseline = None
     if recipe.evaluate.baseline and baseline_dir.is_dir():
         baseline = load_component(baseline_dir, "embedder", runtime=runtime)
+    references = {
+        reference_name(spec): load_arm(spec, stage="embedder", runtime=runtime)
+        for spec in reference_specs(recipe)
+    }
     result = run_retrieval_ab(
         dataset,
         teacher,
         student,  # type: ignore[arg-type]
         baseline=baseline,  # type: ignore[arg-type]
+        references=references,
         index_embedders={"teacher": CachedEmbedder(teacher, root=cache_root)},
         index_dir=output / "index",
         k=recipe.evaluate.k,
@@ -58,6 +63,18 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
     write_html_report(result, report)
     update_metrics(artifact, headline(json.loads((out / "ab.json").read_text())))
     return report
+
+
+def reference_specs(recipe: Recipe) -> list[str]:
+    """The recipe's reference arms: ``[evaluate] references``, or by default the student's
+    own starting model as downloaded, when the student changes it (prunes layers or
+    projects to fewer dimensions): what a user would otherwise have run."""
+    if recipe.evaluate.references is not None:
+        return list(dict.fromkeys(recipe.evaluate.references))
+    options = recipe.student.options
+    changed = options.get("keep_layers") is not None or options.get("projection_dim") is not None
+    model = options.get("model")
+    return [model] if changed and isinstance(model, str) else []
 
 
 def headline(ab: dict[str, Any]) -> dict[str, Any]:

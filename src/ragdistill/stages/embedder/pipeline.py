@@ -2,13 +2,17 @@
 
 No human labels are needed: the teacher's embeddings are the targets, so any in-domain
 text serves. Training texts are the corpus passages, the document titles (short,
-query-like text) and the dataset's queries *except* those evaluated, which stay held out
-for evaluation during training and the A/B report.
+query-like text) and the dataset's queries *except* those evaluated, which are the A/B's
+test set and are never used before it. Evaluation during training (``train.eval_every``)
+uses a dev split instead: ``train.eval_fraction`` of the query-shaped training texts,
+held out of training and scored without labels, by how the student ranks a pool of
+training passages against the teacher's ranking.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import shutil
 from collections.abc import Callable
@@ -24,28 +28,48 @@ from ragdistill.contracts import InputType
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.distill.accelerated import Processes, processes
 from ragdistill.distill.cached_teacher import CachedEmbedder
+from ragdistill.errors import ConfigError
 from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
 from ragdistill.recipes.schema import TrainSpec
 from ragdistill.stages.embedder.options import EmbedderOptions
 from ragdistill.students.seeding import seeded_init
 from ragdistill.teacher_cache import embedding_keys
 
-EVAL_QUERIES = 64
+log = logging.getLogger(__name__)
+
+#: Training passages each dev evaluation ranks.
 EVAL_POOL = 400
+#: Dev queries: at least a few (fewer make a noisy mean), at most what a stable mean
+#: needs (more only slow every evaluation down).
+DEV_MIN, DEV_MAX = 8, 200
+#: How deep the teacher's ranking grades the student's: gains DEV_TOP (its first) to 1.
+DEV_TOP = 10
+DEV_METRICS = ("dev/ndcg@10", "dev/overlap@10")
 
 
 @dataclass
 class TextPlan:
     texts: list[str] = field(default_factory=list)
     types: list[InputType] = field(default_factory=list)
-    eval_query_ids: list[str] = field(default_factory=list)
+    #: Held out of ``texts`` (``train.eval_fraction``) to evaluate on, as ``dev_type``.
+    dev_texts: list[str] = field(default_factory=list)
+    dev_type: InputType = "query"
 
     def of_type(self, input_type: InputType) -> list[str]:
         return [t for t, k in zip(self.texts, self.types) if k == input_type]
 
+    def to_label(self, input_type: InputType) -> list[str]:
+        """What the teacher embeds as ``input_type``: training texts and dev queries."""
+        return self.of_type(input_type) + (self.dev_texts if self.dev_type == input_type else [])
 
-def plan_texts(dataset: RetrievalDataset, *, max_texts: int | None, seed: int) -> TextPlan:
-    """Which texts train the student (with their input type) and which queries evaluate."""
+
+def plan_texts(
+    dataset: RetrievalDataset, *, max_texts: int | None, seed: int, eval_fraction: float = 0.0
+) -> TextPlan:
+    """Which texts train the student (with their input type) and which are its dev split.
+
+    The dataset's evaluated queries are in neither: they stay unseen until the A/B.
+    """
     held_out = set(dataset.evaluable_query_ids())
     items: dict[tuple[str, str], None] = {}
     for passage in dataset.passages():
@@ -57,13 +81,63 @@ def plan_texts(dataset: RetrievalDataset, *, max_texts: int | None, seed: int) -
         if qid not in held_out and text.strip():
             items[(text, "query")] = None
     pairs = [p for p in items if p[0].strip()]
+    # Split before the max_texts sample, so max_texts stays the number of training texts.
+    pairs, dev = dev_split(pairs, eval_fraction, seed)
     if max_texts is not None and len(pairs) > max_texts:
         pairs = balanced_sample(pairs, max_texts, seed)
     return TextPlan(
         texts=[t for t, _ in pairs],
         types=[k for _, k in pairs],  # type: ignore[misc]
-        eval_query_ids=sorted(held_out, key=list(dataset.queries).index)[:EVAL_QUERIES],
+        dev_texts=[t for t, _ in dev],
+        dev_type=dev[0][1] if dev else "query",  # type: ignore[arg-type]
     )
+
+
+def dev_split(
+    pairs: list[tuple[str, str]], fraction: float, seed: int
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(training, dev)`` (text, input type) pairs: a seeded ``fraction`` held out.
+
+    Dev queries are query-shaped texts (titles, unjudged queries), what a deployed
+    embedder is asked with; between ``DEV_MIN`` and ``DEV_MAX`` of them, and never more
+    than half. A dataset without such text holds out passages instead. Order is kept.
+    """
+    if fraction <= 0:
+        return pairs, []
+    side = [i for i, (_, kind) in enumerate(pairs) if kind != "document"]
+    passages = len(side) < 2
+    if passages:
+        side = [i for i, (_, kind) in enumerate(pairs) if kind == "document"]
+    n = min(DEV_MAX, max(DEV_MIN, round(len(side) * fraction)), len(side) // 2)
+    if passages and n:
+        log.info(
+            "no query-shaped training text to hold out: %d training passages serve as "
+            "dev queries (train.eval_fraction)", n,
+        )  # fmt: skip
+    dev = set(random.Random(f"dev split {seed}").sample(side, n))
+    return [p for i, p in enumerate(pairs) if i not in dev], [pairs[i] for i in sorted(dev)]
+
+
+def check_dev_options(spec: TrainSpec, plan: TextPlan | None = None) -> None:
+    """Refuse a best-metric selection the embedder cannot evaluate, before any labelling."""
+    metric = spec.metric_for_best
+    if metric is None:
+        return
+    if metric.removeprefix("eval/") not in DEV_METRICS:
+        raise ConfigError(
+            f"train.metric_for_best = {metric!r}: the embedder evaluates "
+            f"{' and '.join(map(repr, DEV_METRICS))} during training; name one of them"
+        )
+    if spec.eval_fraction == 0:
+        raise ConfigError(
+            f"train.metric_for_best = {metric!r} needs a dev split to evaluate on; "
+            "set train.eval_fraction above 0 (e.g. 0.05)"
+        )
+    if plan is not None and not plan.dev_texts:
+        raise ConfigError(
+            f"train.metric_for_best = {metric!r}: the data has too few training texts to "
+            "hold out a dev split; leave metric_for_best and early_stopping_patience unset"
+        )
 
 
 def balanced_sample(
@@ -107,8 +181,11 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         output.mkdir(parents=True, exist_ok=True)
         (output / "recipe.json").write_text(json.dumps(public_recipe(recipe), indent=2))
 
+    check_dev_options(recipe.train)
     dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
-    plan = plan_texts(dataset, max_texts=recipe.train.max_texts, seed=recipe.train.seed)
+    plan = plan_texts(dataset, max_texts=recipe.train.max_texts, seed=recipe.train.seed,
+                      eval_fraction=recipe.train.eval_fraction)  # fmt: skip
+    check_dev_options(recipe.train, plan)
     cache_root = Path(recipe.cache_dir) if recipe.cache_dir else None
 
     teacher = build(
@@ -146,11 +223,16 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
 
     if latest_checkpoint(output / "checkpoints") is None:  # a resume restores the fitted map
         fit_projections(model, loss, plan.texts, teacher_outputs, seed=recipe.train.seed)
-    evaluate = None
-    if procs.is_main:
-        evaluate = make_evaluator(
-            model, cached, dataset, plan.eval_query_ids, seed=recipe.train.seed
-        )
+    evaluate, dev = None, None
+    if procs.is_main and plan.dev_texts:
+        dev = dev_set(cached, plan, seed=recipe.train.seed, show_progress=show_progress)
+        evaluate = make_evaluator(model, dev)
+        summary = dev.summary(plan, recipe.train)
+        (output / "dev_split.json").write_text(json.dumps(summary, indent=2))
+    elif procs.is_main:
+        (output / "dev_split.json").unlink(missing_ok=True)
+        if recipe.train.eval_every:
+            log.info("train.eval_fraction = 0: no dev split, so no evaluation during training")
     order_of = None
     if options.teacher_pairs:
         order_of = teacher_pair_orders(plan, teacher_outputs, recipe.train)
@@ -171,6 +253,17 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     if not procs.is_main:
         return output / "student"  # the main process saves it
     final = evaluate() if evaluate is not None else {}
+    selection: dict[str, Any] = {}
+    if dev is not None:  # what was held out to evaluate on
+        selection = {"train/dev_queries": len(dev.queries), "train/dev_pool": len(dev.pool)}
+    if recipe.train.metric_for_best is not None:
+        selection |= {
+            "train/metric_for_best": recipe.train.metric_for_best,
+            "train/best_step": result.best_step,
+            "train/best_metric": result.best_metric,
+            "train/stopped_early": result.stopped_early,
+            "train/stopped_at": result.stopped_at,
+        }
 
     def artifact_manifest(folder: Path) -> None:
         write_manifest(
@@ -188,6 +281,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
                 "train/seconds": round(result.seconds, 1),
                 "train/texts": len(plan.texts),
                 "train/final_loss": result.history[-1]["loss"] if result.history else None,
+                **selection,
             },
         )
 
@@ -199,7 +293,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
 def label_shares(
     cached: CachedEmbedder, plan: TextPlan, procs: Processes, *, show_progress: bool
 ) -> dict[str, dict[str, int]]:
-    """Cache the teacher's vectors of every training text; the stats of each input type.
+    """Cache the teacher's vectors of every training and dev text; the stats of each type.
 
     Under a launcher each process labels its share into the one cache (its writer lock
     keeps concurrent writers safe), then all wait for the others, so each reads the
@@ -209,7 +303,7 @@ def label_shares(
     labelling: dict[str, dict[str, int]] = {}
     for input_type in ("document", "query"):
         stats = cached.fill(
-            plan.of_type(input_type),
+            plan.to_label(input_type),
             input_type,
             show_progress=show_progress and procs.is_main,
             part=procs.index,
@@ -302,76 +396,154 @@ def fit_projections(
     return fitted
 
 
-def make_evaluator(
-    model: Any,
+@dataclass
+class DevSet:
+    """The dev queries, the pool of training passages they rank, and the teacher's ranks."""
+
+    queries: list[str]
+    pool: list[str]
+    #: Per query: the pool positions of the teacher's top ``DEV_TOP``, best first.
+    teacher_top: list[list[int]]
+    #: How many pool passages are in some dev query's teacher top 10 (the rest: random).
+    from_teacher: int
+
+    def summary(self, plan: TextPlan, spec: TrainSpec) -> dict[str, Any]:
+        """What ``dev_split.json`` records, so a user sees what was held out."""
+        return {
+            "eval_fraction": spec.eval_fraction,
+            "seed": spec.seed,
+            "source": "query-shaped training text"
+            if plan.dev_type == "query"
+            else "training passages",
+            "input_type": plan.dev_type,
+            "dev_queries": len(self.queries),
+            "pool": len(self.pool),
+            "pool_from_teacher_top": self.from_teacher,
+            "metrics": list(DEV_METRICS),
+            "queries": self.queries,
+        }
+
+
+def dev_set(
     teacher: CachedEmbedder,
-    dataset: RetrievalDataset,
-    query_ids: list[str],
+    plan: TextPlan,
     *,
     seed: int,
-) -> Any:
-    """Agreement with the teacher on held-out queries over a fixed passage pool.
+    pool_size: int = EVAL_POOL,
+    show_progress: bool = True,
+) -> DevSet:
+    """Pick the dev pool: each dev query's teacher top passages first, then random ones.
 
-    Reports top-10 overlap with the teacher's ranking and, where qrels exist, the
-    student's and the teacher's nDCG@10 on that pool (documents scored by their best
-    passage). Cheap enough to run every ``train.eval_every`` steps.
+    The pool is drawn from the training passages, whose teacher vectors the cache
+    already holds, so this asks the teacher nothing (any vector missing is labelled with
+    a progress bar). Passages the teacher ranks high for some dev query go in first (the
+    best of every query, then the second...), so the pool holds what a ranking is judged
+    on; random passages fill the rest, the distractors.
+    """
+    passages = plan.of_type("document")
+    if not passages:
+        raise ConfigError("the dev split needs training passages to rank; the data has none")
+    queries = _teacher_vectors(teacher, plan.dev_texts, plan.dev_type, show_progress)
+    keys = embedding_keys(passages, "document")
+    if teacher.cache.missing(keys):
+        teacher.fill(passages, "document", show_progress=show_progress)
+    top = _top_k(queries, lambda a, b: teacher.cache.get(keys[a:b]), len(passages), DEV_TOP)
+    chosen: dict[int, None] = {}
+    for rank in range(top.shape[1]):
+        for row in top[:, rank]:
+            if len(chosen) < pool_size:
+                chosen.setdefault(int(row))
+    from_teacher = len(chosen)
+    others = [i for i in range(len(passages)) if i not in chosen]
+    random.Random(f"dev pool {seed}").shuffle(others)
+    picked = [*chosen, *others[: max(0, pool_size - len(chosen))]]
+    in_pool = _top_k(queries, lambda a, b: teacher.cache.get([keys[i] for i in picked[a:b]]),
+                     len(picked), DEV_TOP)  # fmt: skip
+    return DevSet(
+        queries=list(plan.dev_texts),
+        pool=[passages[i] for i in picked],
+        teacher_top=[[int(j) for j in row] for row in in_pool],
+        from_teacher=from_teacher,
+    )
+
+
+def make_evaluator(model: Any, dev: DevSet) -> Callable[[], dict[str, float]]:
+    """Label-free agreement with the teacher on the dev split, cheap enough to run often.
+
+    ``dev/ndcg@10`` grades the student's top 10 of the pool by the teacher's: its first
+    passage gains 10, its tenth 1, others nothing. ``dev/overlap@10`` is the share of
+    the teacher's top 10 in the student's.
     """
     import torch
 
     from ragdistill.evaluation.retrieval import ndcg_at_k, overlap_at_k
     from ragdistill.stages.embedder.teacher_pairs import unit_rows
 
-    if not query_ids:
-        return None
-    passages = dataset.passages()
-    relevant = {d for q in query_ids for d, g in dataset.qrels.get(q, {}).items() if g > 0}
-    pool = [p for p in passages if p.doc_id in relevant]
-    others = [p for p in passages if p.doc_id not in relevant]
-    random.Random(seed).shuffle(others)
-    pool = (pool + others)[: max(EVAL_POOL, len(pool))]
-    queries = [dataset.queries[q] for q in query_ids]
-    t_docs = unit_rows(teacher.embed_many([p.text for p in pool], show_progress=False))
-    t_queries = unit_rows(teacher.embed_many(queries, input_type="query"))
-    teacher_rank = _rankings(t_queries @ t_docs.T, pool)
+    graded = [{str(j): DEV_TOP - r for r, j in enumerate(row)} for row in dev.teacher_top]
+    teacher_top = [[str(j) for j in row] for row in dev.teacher_top]
 
     def evaluate() -> dict[str, float]:
         with torch.no_grad():
-            s_docs = unit_rows(_encode(model, [p.text for p in pool]))
-            s_queries = unit_rows(_encode(model, queries))
-        student_rank = _rankings(s_queries @ s_docs.T, pool)
-        out = {
-            "overlap@10": float(
-                np.mean([overlap_at_k(a, b, 10) for a, b in zip(student_rank, teacher_rank)])
-            )
+            pool = unit_rows(_encode(model, dev.pool))
+            queries = unit_rows(_encode(model, dev.queries))
+        student = np.argsort(-(queries @ pool.T), axis=1, kind="stable")[:, :DEV_TOP]
+        ranked = [[str(j) for j in row] for row in student]
+        return {
+            "dev/ndcg@10": float(np.mean([ndcg_at_k(r, g, 10) for r, g in zip(ranked, graded)])),
+            "dev/overlap@10": float(
+                np.mean([overlap_at_k(r, t, 10) for r, t in zip(ranked, teacher_top)])
+            ),
         }
-        if dataset.has_qrels:
-            qrels = [dataset.qrels[q] for q in query_ids]
-            out["ndcg@10"] = float(
-                np.mean([ndcg_at_k(r, g, 10) for r, g in zip(student_rank, qrels)])
-            )
-            out["teacher_ndcg@10"] = float(
-                np.mean([ndcg_at_k(r, g, 10) for r, g in zip(teacher_rank, qrels)])
-            )
-        return out
 
     return evaluate
 
 
+def _teacher_vectors(
+    teacher: CachedEmbedder, texts: list[str], input_type: InputType, show_progress: bool
+) -> np.ndarray:
+    keys = embedding_keys(texts, input_type)
+    if teacher.cache.missing(keys):  # labelled with the training texts, unless called alone
+        teacher.fill(texts, input_type, show_progress=show_progress)
+    return np.asarray(teacher.cache.get(keys))
+
+
+def _top_k(
+    queries: np.ndarray, rows: Callable[[int, int], np.ndarray], n: int, k: int, chunk: int = 8192
+) -> np.ndarray:
+    """``[Q, k]`` indices of each query's nearest of ``n`` rows by cosine, best first.
+
+    ``rows(start, stop)`` reads a slice, so all the passages of a large corpus are never
+    in memory at once.
+    """
+    from ragdistill.stages.embedder.teacher_pairs import unit_rows
+
+    q = unit_rows(queries)
+    scores = np.empty((len(q), 0), dtype=np.float32)
+    index = np.empty((len(q), 0), dtype=np.int64)
+    for start in range(0, n, chunk):
+        block = unit_rows(rows(start, min(n, start + chunk)))
+        scores = np.concatenate([scores, q @ block.T], axis=1)
+        index = np.concatenate(
+            [index, np.broadcast_to(np.arange(start, start + len(block)), (len(q), len(block)))],
+            axis=1,
+        )
+        if scores.shape[1] > k:  # keep each query's best k so far
+            keep = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            scores = np.take_along_axis(scores, keep, 1)
+            index = np.take_along_axis(index, keep, 1)
+    # Equal scores in index order, as the student's stable sort ranks them.
+    best_first = np.lexsort((index, -scores), axis=-1)
+    return np.take_along_axis(index, best_first, 1)
+
+
 def _encode(model: Any, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    # Batches of similar lengths: a batch pads to its longest text.
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     parts = [
-        model(texts[i : i + batch_size]).float().cpu().numpy()
-        for i in range(0, len(texts), batch_size)
+        model([texts[i] for i in order[j : j + batch_size]]).float().cpu().numpy()
+        for j in range(0, len(order), batch_size)
     ]
-    return np.concatenate(parts)
-
-
-def _rankings(scores: np.ndarray, pool: list[Any]) -> list[list[str]]:
-    """Document rankings (best passage per document), best first."""
-    out = []
-    for row in scores:
-        ranked: list[str] = []
-        for i in np.argsort(-row, kind="stable"):
-            if pool[i].doc_id not in ranked:
-                ranked.append(pool[i].doc_id)
-        out.append(ranked)
+    stacked = np.concatenate(parts)
+    out = np.empty_like(stacked)
+    out[order] = stacked
     return out

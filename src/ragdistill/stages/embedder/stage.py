@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ragdistill.contracts import Embedder
 from ragdistill.stage import DistillationStage
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     import click
 
     from ragdistill.recipes.schema import Recipe
+    from ragdistill.registry import Registry
 
 
 class EmbedderStage(DistillationStage[EmbedderOptions]):
@@ -25,6 +27,15 @@ class EmbedderStage(DistillationStage[EmbedderOptions]):
     quickstart = ("ragdistill.stages.embedder", "quickstart.toml")
     summary = "text embeddings; A/B: retrieval from an embedded Chroma index"
 
+    def check_recipe(self, recipe: Recipe, registry: Registry, where: str) -> None:
+        from ragdistill.errors import ConfigError
+        from ragdistill.stages.embedder.pipeline import check_dev_options
+
+        try:
+            check_dev_options(recipe.train)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
     def distill(self, recipe: Recipe, *, restart: bool, show_progress: bool) -> Path:
         from ragdistill.stages.embedder.pipeline import distill_embedder
 
@@ -34,6 +45,18 @@ class EmbedderStage(DistillationStage[EmbedderOptions]):
         from ragdistill.stages.embedder.evaluate import ab_for_recipe
 
         return ab_for_recipe(recipe, artifact, show_progress=show_progress)
+
+    def sweep_candidates(self, recipe: Recipe) -> list[dict[str, Any]]:
+        from ragdistill.stages.embedder.sweep import default_candidates
+
+        return default_candidates(recipe)
+
+    def sweep_report(
+        self, recipe: Recipe, artifacts: Mapping[str, Path], out: Path, *, show_progress: bool
+    ) -> Path:
+        from ragdistill.stages.embedder.sweep import sweep_report
+
+        return sweep_report(recipe, artifacts, out, show_progress=show_progress)
 
     def ab_summary(self, report: Path) -> str:
         from ragdistill.stages.embedder.ab_result import ABResult

@@ -1,0 +1,347 @@
+"""Embedder frontier: several distilled students and the models a user would download instead.
+
+For SciFact (all 5,183 abstracts) and SQuAD v1.1 dev (all 2,067 paragraphs) it runs
+``ragdistill sweep`` on one recipe: five candidate students distilled from
+all-mpnet-base-v2, then every candidate, the teacher and two reference arms
+(all-MiniLM-L6-v2 and paraphrase-MiniLM-L3-v2, as downloaded) side by side in one
+process. Quality: nDCG@10 on the evaluated queries with paired-bootstrap 95% CIs;
+speed: query-encode throughput over the teacher's, from the same run.
+
+    python benchmarks/bench_sweep.py                       # both sets; resumes if re-run
+    python benchmarks/bench_sweep.py --datasets squad      # one set
+    python benchmarks/bench_sweep.py --report-only         # rewrite BENCHMARKS.md from results
+
+The recipe is the same for both sets and was not tuned on either set's evaluated
+queries here: its losses, batches and rate were chosen on the SciFact 600-document
+subset in earlier sessions (so SciFact is in sample for them, on a corpus 8.6 times
+larger), and SQuAD is out of sample. Training stops on a dev split of the training
+text (never the evaluated queries). Labelling, training and indexing resume: kill the
+run at any time and start it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_files import shown  # noqa: E402
+from markdown_section import replace_section  # noqa: E402
+
+DATA = {
+    "scifact": (
+        f'dataset = "beir"\npath = "{SHARED / "scifact"}"\nunjudged_queries = true',
+        "BEIR SciFact test: 300 judged queries over all 5,183 abstracts; the 809 train "
+        "queries and the titles are unlabelled training text",
+    ),
+    "squad": (
+        f'dataset = "squad"\npath = "{SHARED / "squad-v1.1-dev" / "dev-v1.1.json"}"\n'
+        "eval_queries = 300",
+        "SQuAD v1.1 dev: 300 sampled questions over all 2,067 paragraphs; the other "
+        "questions are unlabelled training text",
+    ),
+}
+#: Where each set's recipe came from, said on every row of its table.
+CHOSEN_ON = {
+    "scifact": "in sample: recipe chosen on the SciFact 600-abstract subset (same queries)",
+    "squad": "out of sample: recipe chosen on SciFact, never run on SQuAD before",
+}
+REFERENCES = ["all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2"]
+# What each candidate is, beside the recipe's own student (MiniLM-L6, layers 0, 1, 4, 5).
+CANDIDATES = """
+[[sweep.candidates]]
+name = "minilm-6"
+note = "all-MiniLM-L6-v2, all 6 layers, distilled"
+student = { model = "all-MiniLM-L6-v2", max_seq_length = 384, train_max_seq_length = 256 }
+
+[[sweep.candidates]]
+name = "minilm-3"
+note = "all-MiniLM-L6-v2 layers 0, 2, 5"
+student = { keep_layers = [0, 2, 5] }
+
+[[sweep.candidates]]
+name = "minilm-2"
+note = "all-MiniLM-L6-v2 layers 0, 5"
+student = { keep_layers = [0, 5] }
+
+[[sweep.candidates]]
+name = "paraphrase-l3"
+note = "paraphrase-MiniLM-L3-v2 (3 layers), distilled"
+student = { model = "paraphrase-MiniLM-L3-v2", max_seq_length = 384, train_max_seq_length = 256 }
+"""
+CANDIDATE_NAMES = ["minilm-6", "minilm-3", "minilm-2", "paraphrase-l3"]
+PEER = "st-mseloss"
+NOTES = {
+    "recipe": "all-MiniLM-L6-v2 layers 0, 1, 4, 5 (the quickstart's student)",
+    PEER: "the recipe's student trained by sentence-transformers' MSELoss distillation "
+    "(PCA-reduced teacher targets, same texts, epochs, batch and rate)",
+}
+
+
+def recipe_text(name: str, out: Path) -> str:
+    data, _ = DATA[name]
+    return f'''stage = "embedder"
+name = "frontier-{name}"
+output = "{out / name}"
+
+[teacher]
+kind = "sentence-transformers"
+model = "all-mpnet-base-v2"
+batch_size = 4
+
+[student]
+kind = "sentence-transformers"
+model = "all-MiniLM-L6-v2"
+keep_layers = [0, 1, 4, 5]
+max_seq_length = 384
+train_max_seq_length = 256
+
+[data]
+{data}
+
+[[losses]]
+name = "cosine"
+
+[[losses]]
+name = "ntxent"
+temperature = 0.05
+
+[[losses]]
+name = "similarity-kl"
+temperature = 0.05
+
+# Up to 4 epochs; the weights kept are those of the best evaluation on the dev split of
+# the training text (its teacher-ranked passages), and training stops after 3 without gain.
+[train]
+max_texts = 2000
+epochs = 4
+batch_size = 32
+learning_rate = 1e-4
+warmup_ratio = 0.1
+group_by_length = true
+eval_every = 30
+checkpoint_every = 15
+metric_for_best = "dev/ndcg@10"
+early_stopping_patience = 3
+seed = 42
+
+[runtime]
+backend = "torch"
+device = "cpu"
+
+[evaluate]
+k = 100
+bootstrap = 1000
+throughput_repeats = 3
+references = {json.dumps(REFERENCES)}
+
+[embedder]
+teacher_pairs = true
+{CANDIDATES}'''
+
+
+def run(name: str, out: Path) -> dict:
+    """Distill the candidates (resuming), train the peer, then every arm side by side."""
+    from peer_st import train_peer
+
+    from ragdistill.distill.sweep import run_sweep, sweep_folder
+    from ragdistill.loading import load_arm, load_component, resolve_runtime
+    from ragdistill.recipes import parse_recipe, tomllib
+    from ragdistill.stages.embedder.ab import reference_name
+    from ragdistill.stages.embedder.ab_report import write_html_report
+    from ragdistill.stages.embedder.sweep import sweep_arms
+
+    text = recipe_text(name, out)
+    (out / name).mkdir(parents=True, exist_ok=True)
+    (out / name / "recipe.toml").write_text(text)
+    recipe = parse_recipe(tomllib.loads(text), where=f"{name} frontier recipe")
+    start = time.perf_counter()
+    run_sweep(recipe, evaluate=False)
+    artifacts = {n: sweep_folder(recipe) / "candidates" / n / "student" for n in CANDIDATE_NAMES}
+    artifacts["recipe"] = Path(recipe.output) / "student"
+    peer = train_peer(recipe, out / name / "peer")
+    arms = sweep_arms(recipe, artifacts)
+    # Each candidate again on ONNX Runtime with int8 weights: what quantization costs.
+    int8 = resolve_runtime("onnx", {"quantize": "int8"})
+    for cand, artifact in artifacts.items():
+        arms.add(f"{cand}@int8", load_component(artifact, "embedder", runtime=int8), "candidate",
+                 compare=[cand, *map(reference_name, REFERENCES)])  # fmt: skip
+    # The recipe's student trained by sentence-transformers' own distillation recipe.
+    arms.add(PEER, load_arm(str(peer), stage="embedder"), "peer", compare=["recipe"])
+    arms.pairs.append(("recipe", PEER))
+    result = arms.run(sweep_folder(recipe), show_progress=True)
+    result.settings["candidates"] = {n: str(a) for n, a in artifacts.items()}
+    result.settings["wall_seconds"] = time.perf_counter() - start
+    result.to_json(sweep_folder(recipe) / "ab.json")
+    write_html_report(result, sweep_folder(recipe) / "report.html")
+    return load(name, out)
+
+
+def load(name: str, out: Path) -> dict:
+    return json.loads((out / name / "sweep" / "ab.json").read_text())
+
+
+def _finished(name: str, out: Path) -> list[str]:
+    """The candidates of a set whose artifact is saved (an interrupted sweep's progress)."""
+    folders = {"recipe": out / name / "student"}
+    folders |= {c: out / name / "sweep" / "candidates" / c / "student" for c in CANDIDATE_NAMES}
+    return [c for c, folder in folders.items() if (folder / "ragdistill.json").is_file()]
+
+
+def rows_for(name: str, ab: dict, out: Path) -> tuple[list[list[str]], list[str]]:
+    from ragdistill.stages.embedder.ab_result import ABResult
+    from ragdistill.stages.embedder.frontier import frontier_rows, verdict
+
+    result = ABResult.from_dict(ab)
+    rows, bars = [], []
+    for row in frontier_rows(result, "ndcg@10"):
+        what = NOTES.get(row.name) or _note(name, row.name, out) or row.role
+        kept = "-" if math.isnan(row.kept) else f"{row.kept:.1%}"
+        if not math.isnan(row.kept_low):
+            kept += f" [{row.kept_low:.1%}, {row.kept_high:.1%}]"
+        minutes = _train_minutes(result, row.name)
+        rows.append([
+            f"**{row.name}**" if row.on_frontier else row.name, row.role, what,
+            f"{row.quality:.4f} [{row.low:.3f}, {row.high:.3f}]", kept,
+            f"{row.speedup:.1f}x", "yes" if row.on_frontier else "", verdict(row) or "-",
+            minutes, CHOSEN_ON[name] if row.role == "candidate" else "-",
+        ])  # fmt: skip
+        if row.on_frontier and row.pays:
+            bars.append(row.name)
+    return rows, bars
+
+
+def _note(name: str, arm: str, out: Path) -> str:
+    from ragdistill.recipes import tomllib
+
+    recipe = tomllib.loads((out / name / "recipe.toml").read_text())
+    for c in recipe.get("sweep", {}).get("candidates", []):
+        if c["name"] == arm:
+            return str(c.get("note", ""))
+    if arm.endswith("@int8"):
+        return f"{arm[:-5]} on ONNX Runtime, int8 weights (dynamic quantization)"
+    return "the teacher, all-mpnet-base-v2 (12 layers)" if arm == "teacher" else "as downloaded"
+
+
+def _train_minutes(result: object, arm: str) -> str:
+    path = getattr(result, "settings", {}).get("candidates", {}).get(arm)
+    if not path:
+        return "-"
+    manifest = json.loads((Path(path) / "ragdistill.json").read_text())
+    metrics = manifest.get("metrics", {})
+    seconds, best = metrics.get("train/seconds"), metrics.get("train/best_step")
+    text = f"{seconds / 60:.0f}" if seconds else "-"
+    return text + (f" (best step {best} of {metrics.get('train/steps')})" if best else "")
+
+
+def quantization_and_peer(ab: dict) -> list[str]:
+    """The int8 student against the teacher and its fp32 self, and the peer library."""
+    from ragdistill.ab.headline import kept_of_teacher
+    from ragdistill.stages.embedder.ab_result import ABResult
+
+    result = ABResult.from_dict(ab)
+    teacher = result.arms["teacher"]
+    lines = []
+    for arm in ("recipe@int8", "recipe"):
+        if arm not in result.arms:
+            continue
+        kept = kept_of_teacher(
+            result.comparison("ndcg@10", arm, "teacher"), teacher.metrics["ndcg@10"]
+        )
+        if kept is None:  # a teacher scoring 0 leaves no share to speak of
+            continue
+        speed = result.arms[arm].query_throughput_per_s / teacher.query_throughput_per_s
+        met = "met" if kept.share >= 0.95 and speed >= 15 else "not met"
+        lines.append(f"- **{arm}**: {kept.share:.1%} of the teacher's nDCG@10 (CI {kept.low:.1%} to "
+                     f"{kept.high:.1%}) at {speed:.1f}x its query-encode speed; "
+                     f"bar (>= 95% at >= 15x): {met}.")  # fmt: skip
+    for arm, ref, what in (("recipe@int8", "recipe", "what int8 quantization costs"),
+                           ("recipe", PEER, "what ragdistill's recipe adds over sentence-transformers' MSELoss")):  # fmt: skip
+        try:
+            c = result.comparison("ndcg@10", arm, ref)
+        except KeyError:
+            continue
+        lines.append(f"- **{arm} - {ref}** ({what}): nDCG@10 {c.diff:+.4f} [{c.low:+.4f}, {c.high:+.4f}]"
+                     f"{' (significant)' if c.significant else ' (no clear difference)'}.")  # fmt: skip
+    return lines
+
+
+HEAD = ["arm", "role", "what", "nDCG@10 [95% CI]", "of the teacher [CI]", "query-encode speed",
+        "frontier", "against references as fast or faster (diff [CI])", "train min",
+        "recipe chosen on"]  # fmt: skip
+
+
+def table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="scifact,squad")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-sweep")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Write BENCHMARKS.md from the results on disk; run nothing.")  # fmt: skip
+    args = parser.parse_args()
+    sections, missing = [], []
+    for name in args.datasets.split(","):
+        if not (SHARED / ("scifact" if name == "scifact" else "squad-v1.1-dev")).exists():
+            print(f"skipping {name}: ../shared/data is absent (labeled sets live there)")
+            continue
+        if args.report_only and not (args.out / name / "sweep" / "ab.json").is_file():
+            missing.append(name)
+            continue
+        ab = load(name, args.out) if args.report_only else run(name, args.out)
+        rows, bars = rows_for(name, ab, args.out)
+        passed = ", ".join(bars) if bars else "none"
+        wall = f"{ab['settings'].get('wall_seconds', float('nan')) / 60:.0f} min"
+        sections += [
+            f"### {name}", "", f"{DATA[name][1]}. {len(ab['query_ids'])} queries.", "",
+            table(rows), "",
+            f"- **Bar** (a distilled student on the frontier beats every reference at similar "
+            f"or higher speed, CI low > 0): met by {passed}.",
+            *quantization_and_peer(ab),
+            f"- Run: {wall} of wall time for this sweep call (labelling, training of what was "
+            "not finished, indexing, the side-by-side run).", "",
+        ]  # fmt: skip
+        print(table(rows))
+    status = ""
+    if missing:
+        done = {n: _finished(n, args.out) for n in missing}
+        status = (
+            "**Partial**: not compared yet: "
+            + "; ".join(
+                f"{n} ({len(d)} of {len(CANDIDATE_NAMES) + 1} candidates distilled"
+                + (f": {', '.join(d)}" if d else "")
+                + ")"
+                for n, d in done.items()
+            )
+            + ". Re-run the command to resume. "
+        )
+    if not sections and not missing:
+        return
+    body = "\n".join([
+        status + "Command: `python benchmarks/bench_sweep.py` (after `make setup`; resumes if "
+        "re-run). Every arm of a set ran side by side in one process on the shared 2-core "
+        "CPU (fp32), possibly under load from other jobs, which falls on all arms of the run "
+        "alike. Speed: queries encoded per second in calls of 32, the best of 3 passes, "
+        "over the teacher's. Bold arms are on the Pareto frontier (no arm both better and "
+        "faster). A reference counts as as fast when its speed is at least 80% of the arm's. "
+        "Every candidate learned from the same cached teacher outputs with the same recipe "
+        "(2,000 training texts, up to 4 epochs, best dev-split evaluation kept).",
+        "",
+        *sections,
+        f"Per-arm reports with the frontier plot: `{shown(args.out)}/<set>/sweep/report.html`.",
+    ])  # fmt: skip
+    replace_section(ROOT / "BENCHMARKS.md", "frontier", "Embedder frontier", body)
+
+
+if __name__ == "__main__":
+    main()

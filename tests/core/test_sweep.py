@@ -1,0 +1,157 @@
+"""``ragdistill sweep``: candidates from one recipe, distilled in turn, compared side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.core.tiny_beir import tiny_recipe, write_tiny_beir
+
+pytest.importorskip("chromadb")
+
+
+def sweep_recipe(root: Path, tiny_st_path: Path, reference: Path) -> Path:
+    write_tiny_beir(root / "beir")
+    extra = (
+        f'references = ["{reference}"]\n'
+        + f"""
+[[sweep.candidates]]
+name = "whole"
+note = "the teacher-sized model, undistilled width"
+student = {{ model = "{tiny_st_path}" }}
+
+[[sweep.candidates]]
+name = "short"
+student = {{ max_seq_length = 16 }}
+train = {{ epochs = 2 }}
+"""
+    )
+    return tiny_recipe(root, str(tiny_st_path), str(tiny_st_path), root / "beir", extra=extra)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory, tiny_st_path: Path) -> Path:
+    from ragdistill.distill.sweep import run_sweep
+    from ragdistill.recipes import load_recipe
+    from ragdistill.testing.tiny import tiny_sentence_transformer
+
+    root = tmp_path_factory.mktemp("sweep")
+    reference = tiny_sentence_transformer(root / "off-the-shelf", layers=1, hidden=24)
+    recipe = load_recipe(sweep_recipe(root, tiny_st_path, reference))
+    report = run_sweep(recipe, show_progress=False)
+    assert report is not None and report.is_file()
+    return root
+
+
+def test_every_candidate_and_reference_runs_side_by_side(swept: Path) -> None:
+    ab = json.loads((swept / "out" / "sweep" / "ab.json").read_text())
+    roles = {name: arm["role"] for name, arm in ab["arms"].items()}
+    assert roles == {"teacher": "teacher", "recipe": "candidate", "whole": "candidate",
+                     "short": "candidate", "off-the-shelf": "reference"}  # fmt: skip
+    pairs = {(c["arm"], c["reference"]) for c in ab["comparisons"] if c["metric"] == "ndcg@10"}
+    for name in ("recipe", "whole", "short"):
+        assert {(name, "teacher"), (name, "off-the-shelf")} <= pairs
+    assert ("off-the-shelf", "teacher") in pairs
+    # The whole model took its own [student] table: no pruning or projection carried over.
+    whole = json.loads(
+        (swept / "out" / "sweep" / "candidates" / "whole" / "recipe.json").read_text()
+    )
+    assert "keep_layers" not in whole["student"] and "projection_dim" not in whole["student"]
+    short = json.loads(
+        (swept / "out" / "sweep" / "candidates" / "short" / "recipe.json").read_text()
+    )
+    assert short["student"]["max_seq_length"] == 16 and short["student"]["keep_layers"] == [0]
+    assert short["train"]["epochs"] == 2
+    page = (swept / "out" / "sweep" / "report.html").read_text()
+    assert "Quality against speed" in page and "&#9679;" in page  # the frontier is marked
+
+
+def test_frontier_rows_say_what_each_distilled_arm_beats(swept: Path) -> None:
+    from ragdistill.stages.embedder.ab_result import ABResult
+    from ragdistill.stages.embedder.frontier import frontier_rows
+
+    result = ABResult.from_json(swept / "out" / "sweep" / "ab.json")
+    rows = frontier_rows(result, "ndcg@10")
+    assert [r.speedup for r in rows] == sorted((r.speedup for r in rows), reverse=True)
+    assert any(r.on_frontier for r in rows)
+    teacher = next(r for r in rows if r.name == "teacher")
+    assert teacher.kept == 1.0 and teacher.speedup == pytest.approx(1.0)
+    for row in rows:
+        if row.role == "candidate":
+            ref_speed = next(r.speedup for r in rows if r.name == "off-the-shelf")
+            assert ("off-the-shelf" in row.against) == (ref_speed >= 0.8 * row.speedup)
+
+
+def test_a_second_sweep_resumes_and_trains_nothing(swept: Path) -> None:
+    from ragdistill.distill.sweep import run_sweep
+    from ragdistill.recipes import load_recipe
+
+    logs = sorted((swept / "out").rglob("train_log.jsonl"))
+    assert len(logs) == 3
+    before = [log.read_text() for log in logs]
+    recipe = load_recipe(swept / "recipe.toml")
+    run_sweep(recipe, evaluate=False, show_progress=False)
+    assert [log.read_text() for log in logs] == before
+
+
+def test_list_names_each_candidate_and_what_it_changes(swept: Path) -> None:
+    from ragdistill.cli import build_cli
+
+    result = CliRunner().invoke(build_cli(), ["sweep", str(swept / "recipe.toml"), "--list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("recipe: the recipe as written")
+    assert lines[2].startswith("short: {'student': {'max_seq_length': 16}, 'train': {'epochs': 2}}")
+
+
+def test_bad_candidates_fail_before_anything_trains(tmp_path: Path, tiny_st_path: Path) -> None:
+    from ragdistill.distill.sweep import candidate_recipes, run_sweep
+    from ragdistill.errors import ConfigError
+    from ragdistill.recipes import load_recipe
+
+    path = sweep_recipe(tmp_path, tiny_st_path, tiny_st_path)
+    text = path.read_text()
+    path.write_text(text.replace("max_seq_length = 16", "max_seq_len = 16"))
+    with pytest.raises(ConfigError, match=r"(?s)sweep candidate .short.*max_seq_len.*did you mean"):
+        candidate_recipes(load_recipe(path))
+    assert not (tmp_path / "out" / "checkpoints").exists()
+    path.write_text(text.replace('name = "short"', 'name = "whole"'))
+    with pytest.raises(ConfigError, match="'whole' repeats"):
+        load_recipe(path)
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError, match=r"no sweep candidate named 'shrot'.*recipe, whole, short"
+    ):
+        run_sweep(load_recipe(path), only=["shrot"], show_progress=False)
+
+
+def test_default_candidates_are_spread_layer_subsets(tmp_path: Path, tiny_st_path: Path) -> None:
+    from ragdistill.distill.sweep import candidate_recipes
+    from ragdistill.recipes import load_recipe
+    from ragdistill.stages.embedder.sweep import spread_layers
+
+    assert spread_layers(4, 6) == [0, 2, 3, 5] and spread_layers(2, 6) == [0, 5]
+    assert spread_layers(6, 6) == list(range(6)) and spread_layers(1, 6) == [5]
+    write_tiny_beir(tmp_path / "beir")
+    path = tiny_recipe(tmp_path, str(tiny_st_path), str(tiny_st_path), tmp_path / "beir")
+    recipes = candidate_recipes(load_recipe(path))  # the tiny model has 2 layers; recipe keeps [0]
+    assert list(recipes) == ["recipe", "layers-2", "layers-1"]
+    assert recipes["layers-2"].student.options["keep_layers"] is None
+    assert recipes["layers-1"].student.options["keep_layers"] == [1]
+
+
+def test_a_sweep_table_leaves_the_recipe_fingerprint_alone(
+    tmp_path: Path, tiny_st_path: Path
+) -> None:
+    """Adding [sweep] to a recipe that is training must not orphan its checkpoints."""
+    from ragdistill.recipes import load_recipe, recipe_fingerprint
+
+    with_sweep = load_recipe(sweep_recipe(tmp_path / "a", tiny_st_path, tiny_st_path))
+    write_tiny_beir(tmp_path / "a" / "beir")
+    plain = load_recipe(tiny_recipe(tmp_path / "a", str(tiny_st_path), str(tiny_st_path),
+                                    tmp_path / "a" / "beir"))  # fmt: skip
+    assert with_sweep.sweep is not None and plain.sweep is None
+    assert recipe_fingerprint(with_sweep) == recipe_fingerprint(plain)
