@@ -103,6 +103,11 @@ def frontier_png(
                 lw=1, ls="--", zorder=0, label="frontier")  # fmt: skip
         ax.legend(fontsize=8, loc="lower left")
     ax.set_xscale("log")
+    # Speeds read as "0.5x", "12x", not as powers of ten.
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}x"))
+    ax.xaxis.set_minor_formatter(
+        plt.FuncFormatter(lambda v, _: f"{v:g}x" if f"{v:.0e}"[0] in "25" else "")
+    )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

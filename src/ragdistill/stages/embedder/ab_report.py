@@ -275,10 +275,12 @@ def _plots(r: ABResult) -> list[tuple[str, str]]:
         out.append(
             (f"{metric_label(metric)} against query-encode speed", _speed_plot(r, metric, plt))
         )
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.boxplot([r.arms[n].latency_ms for n in names], showfliers=True)
-    ax.set_xticks(range(1, len(names) + 1), names)
-    ax.set_ylabel("per-query latency, ms (encode + search)")
+    # One row per arm, so names never overlap however many arms a sweep compares.
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * len(names)))
+    ax.boxplot([r.arms[n].latency_ms for n in names], showfliers=True, orientation="horizontal")
+    ax.set_yticks(range(1, len(names) + 1), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("per-query latency, ms (encode + search)")
     fig.tight_layout()
     out.append(("Query latency distribution", png(fig, plt)))
     if metric and "student" in r.arms:
