@@ -82,7 +82,8 @@ def recipe_for(dataset: str, student: str, out: Path, args: argparse.Namespace) 
     data["train"].update(STUDENTS[student][1])
     data["reranker"]["candidates"].update(k=args.k, window=[3, args.k], negatives=args.negatives,
                               in_batch_negatives=args.in_batch)  # fmt: skip
-    data["train"].update(max_texts=args.train_queries, eval_every=0)
+    # No evaluation during training, so no dev split either: every sampled query trains.
+    data["train"].update(max_texts=args.train_queries, eval_every=0, eval_fraction=0)
     # The untrained ColBERT already ranks (its projection starts as the identity): its arm
     # shows what distillation added. An untrained cross-encoder head ranks at random.
     baseline = args.baseline or student == "colbert"

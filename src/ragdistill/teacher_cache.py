@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from filelock import BaseFileLock, FileLock
 
+from ragdistill.credentials import mask_secrets
 from ragdistill.errors import ConfigError
 
 Vectors = npt.NDArray[np.float32]
@@ -163,7 +164,9 @@ class TeacherCache:
                     )
             else:
                 tmp = meta_path.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"dim": dim, "teacher": description}, default=str))
+                tmp.write_text(
+                    json.dumps({"dim": dim, "teacher": mask_secrets(description)}, default=str)
+                )
                 tmp.replace(meta_path)
             db = sqlite3.connect(folder / "index.sqlite")
             with db:

@@ -443,7 +443,7 @@ def ab(
 
     Writes OUT/ab.json and OUT/report.html.
     """
-    from ragdistill.cli.common import load_arm
+    from ragdistill.loading import load_arm
 
     arms = {name: spec for name, spec in (("student", student), ("baseline", baseline)) if spec}
     report = run_ab(

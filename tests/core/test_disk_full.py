@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import safetensors.torch
@@ -138,6 +139,48 @@ def test_a_full_disk_while_the_artifact_is_written_then_resume(
     assert (out / "checkpoints" / "step-00000006" / "state.json").is_file()
 
     artifact = run_recipe(recipe, show_progress=False)  # trains nothing: writes the artifact
+    assert logged_steps(out) == [1, 2, 3, 4, 5, 6]
+    load_component(artifact)
+
+
+def test_a_full_disk_while_the_training_log_is_appended_then_resume(
+    tmp_path, tiny_st_path, monkeypatch
+):
+    """The disk fills in the middle of step 5's log line: one clear error, and the rerun
+    drops the cut line, resumes from the step-4 checkpoint and logs each step once."""
+    import builtins
+
+    import ragdistill.distill.loop as loop
+    from ragdistill.distill import run_recipe
+
+    recipe = write_recipe(tmp_path, tiny_st_path)
+    out = tmp_path / "out"
+
+    class FillingLog:
+        def __init__(self, fh: Any) -> None:
+            self.fh = fh
+
+        def __enter__(self) -> FillingLog:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+        def write(self, text: str) -> int:
+            if json.loads(text)["step"] == 5:
+                self.fh.write(text[:20])
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return int(self.fh.write(text))
+
+    def filling_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        fh = builtins.open(path, mode, *args, **kwargs)  # noqa: SIM115 (closed by the caller)
+        return FillingLog(fh) if str(path).endswith("train_log.jsonl") and "a" in mode else fh
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "open", filling_open, raising=False)
+        with pytest.raises(DiskFullError, match="writing the training log at step 5 to "):
+            run_recipe(recipe, show_progress=False)
+    artifact = run_recipe(recipe, show_progress=False)
     assert logged_steps(out) == [1, 2, 3, 4, 5, 6]
     load_component(artifact)
 

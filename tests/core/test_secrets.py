@@ -184,6 +184,27 @@ def test_a_manifest_masks_a_key_a_component_built_in_code_describes(tmp_path: Pa
     assert manifest["teacher"]["options"] == {"api_key": "***", "api_key_env": KEY_ENV}
 
 
+def test_results_and_caches_mask_a_key_a_component_built_in_code_describes(
+    tmp_path: Path,
+) -> None:
+    """A component built in code may describe its key; nothing written from it keeps it."""
+    from ragdistill.generation.store import GenerationStore
+    from ragdistill.stages.reranker.ab_result import RerankABResult, RerankArm
+    from ragdistill.teacher_cache import TeacherCache
+
+    described = {"class": "x.Teacher", "options": {"api_key": CANARY, "model": "m"}}
+    arm = RerankArm(name="teacher", component=described, model="m")
+    result = RerankABResult(dataset={}, settings={}, query_ids=[], arms={"teacher": arm})
+    path = result.to_json(tmp_path / "ab.json")
+    assert CANARY not in path.read_text()
+    assert RerankABResult.from_json(path).arms["teacher"].component["options"] == {
+        "api_key": "***", "model": "m",
+    }  # fmt: skip
+    TeacherCache.open("t1", dim=4, root=tmp_path / "cache", description=described).close()
+    GenerationStore.open("t2", root=tmp_path / "cache", description=described).close()
+    assert files_holding(tmp_path, CANARY) == []
+
+
 # -- end to end: the key from the environment is used, and written nowhere ----------------
 
 

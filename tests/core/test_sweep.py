@@ -155,3 +155,31 @@ def test_a_sweep_table_leaves_the_recipe_fingerprint_alone(
                                     tmp_path / "a" / "beir"))  # fmt: skip
     assert with_sweep.sweep is not None and plain.sweep is None
     assert recipe_fingerprint(with_sweep) == recipe_fingerprint(plain)
+
+
+def test_a_faster_arm_has_a_speedup_above_one_and_is_compared_with_faster_references() -> None:
+    """Speed is throughput over the teacher's: an arm encoding 10x the queries per second
+    is 10x, and only references at 80% of its speed or more are held against it."""
+    from ragdistill.ab.result import Comparison
+    from ragdistill.stages.embedder.ab_report import speed_points
+    from ragdistill.stages.embedder.ab_result import ABResult, ArmResult
+    from ragdistill.stages.embedder.frontier import frontier_rows
+
+    def arm(name: str, role: str, qps: float, ndcg: float) -> ArmResult:
+        return ArmResult(name=name, embedder={}, fingerprint="", collection="", role=role,
+                         metrics={"ndcg@10": ndcg}, metric_ci={"ndcg@10": [ndcg, ndcg]},
+                         query_throughput_per_s=qps)  # fmt: skip
+
+    arms = [arm("teacher", "teacher", 50, 0.8), arm("student", "candidate", 500, 0.75),
+            arm("slow-ref", "reference", 300, 0.78), arm("fast-ref", "reference", 450, 0.7)]  # fmt: skip
+    comparisons = [Comparison("ndcg@10", "student", ref, d, d - 0.01, d + 0.01, 0.95)
+                   for ref, d in (("slow-ref", -0.03), ("fast-ref", 0.05))]  # fmt: skip
+    result = ABResult(dataset={}, settings={}, query_ids=[], arms={a.name: a for a in arms},
+                      comparisons=comparisons)  # fmt: skip
+    rows = {r.name: r for r in frontier_rows(result, "ndcg@10")}
+    assert rows["student"].speedup == pytest.approx(10.0)
+    assert rows["slow-ref"].speedup == pytest.approx(6.0)
+    assert set(rows["student"].against) == {"fast-ref"} and rows["student"].pays
+    assert rows["student"].on_frontier and not rows["fast-ref"].on_frontier
+    points = {p["name"]: p["speed"] for p in speed_points(result, "ndcg@10")}
+    assert points["student"] == pytest.approx(10.0) and points["teacher"] == pytest.approx(1.0)

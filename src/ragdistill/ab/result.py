@@ -38,8 +38,13 @@ class ResultFile:
     comparisons: list[Comparison]
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON data, credentials masked: an arm's ``describe()`` may hold a
+        key its component was given in code, and results are shared and published."""
+        from ragdistill.credentials import mask_secrets
+
         # Subclasses are dataclasses; this base is not one.
-        return asdict(cast("DataclassInstance", self))
+        masked: dict[str, Any] = mask_secrets(asdict(cast("DataclassInstance", self)))
+        return masked
 
     def to_json(self, path: Path | str) -> Path:
         path = Path(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -88,17 +88,3 @@ def cli_runtime(name: str | None, options: tuple[str, ...], device: str | None) 
     if device is not None:
         table.setdefault("device", device)
     return resolve_runtime(name, table)
-
-
-def load_arm(
-    spec: str,
-    *,
-    stage: str,
-    runtime: RuntimeBackend | str | None = None,
-    kind_options: Mapping[str, Any] | None = None,
-    **options: Any,
-) -> Any:
-    """A component of ``stage`` from the command line: :func:`ragdistill.loading.load_arm`."""
-    from ragdistill.loading import load_arm as load
-
-    return load(spec, stage=stage, runtime=runtime, kind_options=kind_options, **options)

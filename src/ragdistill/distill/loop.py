@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ragdistill.artifacts import disk_space_for
 from ragdistill.callbacks import TrainingCallback, TrainingRun
 from ragdistill.config import build
 from ragdistill.distill.accelerated import Processes
@@ -64,6 +65,18 @@ class TrainResult:
     best_metric: float | None = None
     stopped_early: bool = False
     stopped_at: int | None = None
+
+    def selection_metrics(self, metric_for_best: str | None) -> dict[str, Any]:
+        """What a manifest records of checkpoint selection (nothing without a metric)."""
+        if metric_for_best is None:
+            return {}
+        return {
+            "train/metric_for_best": metric_for_best,
+            "train/best_step": self.best_step,
+            "train/best_metric": self.best_metric,
+            "train/stopped_early": self.stopped_early,
+            "train/stopped_at": self.stopped_at,
+        }
 
 
 @dataclass
@@ -387,8 +400,10 @@ def train(
                 _share_best(accelerator, tracker, main, target)
             result.history.append(record)
             if main:
-                with open(log_path, "a") as fh:
-                    fh.write(json.dumps(record) + "\n")
+                line = json.dumps(record) + "\n"
+                what = f"the training log at step {step}"
+                with disk_space_for(output, what, len(line)), open(log_path, "a") as fh:
+                    fh.write(line)
             observers.on_step(step, record)
             seconds = earlier_seconds + time.perf_counter() - started
             # A run that stops early checkpoints where it stopped: a resume then ends there.
@@ -549,7 +564,14 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop log records of steps after the checkpoint: they are about to be redone."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # the end of a line cut by a kill or a full disk
+            continue
+        if record["step"] <= step:
+            kept.append(line)
     path.write_text("".join(line + "\n" for line in kept))
 
 

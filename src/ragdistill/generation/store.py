@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ragdistill.credentials import mask_secrets
 from ragdistill.errors import ConfigError
 from ragdistill.teacher_cache import (
     FillStats,
@@ -98,7 +99,9 @@ class GenerationStore:
         with writer_lock(folder):  # two processes creating one store write one teacher.json
             if not meta.exists():
                 tmp = meta.with_suffix(".tmp")
-                tmp.write_text(json.dumps({"k": k, "teacher": description}, default=str))
+                tmp.write_text(
+                    json.dumps({"k": k, "teacher": mask_secrets(description)}, default=str)
+                )
                 tmp.replace(meta)
             db = sqlite3.connect(folder / "generations.sqlite")
             with db:

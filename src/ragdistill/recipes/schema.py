@@ -74,7 +74,8 @@ class TrainSpec(BaseModel):
     max_grad_norm: float = Field(1.0, gt=0)
     max_texts: int | None = Field(None, ge=2)
     #: Share of the query-shaped training texts held out as the dev split evaluated every
-    #: ``eval_every`` steps (the embedder: 8 to 200 texts); 0 holds out and evaluates nothing.
+    #: ``eval_every`` steps (the embedder and the reranker: 8 to 200); 0 holds out and
+    #: evaluates nothing.
     eval_fraction: float = Field(0.05, ge=0, lt=0.5)
     eval_every: int = Field(0, ge=0)
     checkpoint_every: int = Field(50, ge=1)

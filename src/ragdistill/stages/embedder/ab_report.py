@@ -304,7 +304,8 @@ def speed_points(r: ABResult, metric: str) -> list[dict[str, Any]]:
     points = []
     for name, arm in r.arms.items():
         low, high = arm.metric_ci.get(metric, [math.nan, math.nan])
-        speed = speed_ratio(base, arm.query_throughput_per_s)
+        # Throughputs, not times: the arm's over the teacher's is how many times faster it is.
+        speed = speed_ratio(arm.query_throughput_per_s, base)
         points.append({"name": name, "role": arm.role, "quality": arm.metrics.get(metric, math.nan),
                        "low": low, "high": high,
                        "speed": math.nan if speed is None else speed})  # fmt: skip

@@ -72,8 +72,9 @@ def ab(
     (self-contained: tables and plots, no external assets). Artifact arms load through
     --runtime (default: torch).
     """
-    from ragdistill.cli.common import cli_runtime, load_arm, load_dataset
+    from ragdistill.cli.common import cli_runtime, load_dataset
     from ragdistill.contracts import Embedder
+    from ragdistill.loading import load_arm
     from ragdistill.stages.embedder.ab import reference_name, run_retrieval_ab
     from ragdistill.stages.embedder.ab_report import write_html_report
 

@@ -55,7 +55,8 @@ def frontier_rows(result: ABResult, metric: str) -> list[FrontierRow]:
     rows: dict[str, FrontierRow] = {}
     for name, arm in result.arms.items():
         low, high = arm.metric_ci.get(metric, [math.nan, math.nan])
-        speed = speed_ratio(base, arm.query_throughput_per_s)
+        # Throughputs, not times: the arm's over the teacher's is how many times faster it is.
+        speed = speed_ratio(arm.query_throughput_per_s, base)
         row = FrontierRow(name, arm.role, arm.metrics.get(metric, math.nan), low, high,
                           speedup=math.nan if speed is None else speed)  # fmt: skip
         if teacher is not None and name != "teacher":

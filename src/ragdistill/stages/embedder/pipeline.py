@@ -28,6 +28,9 @@ from ragdistill.contracts import InputType
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.distill.accelerated import Processes, processes
 from ragdistill.distill.cached_teacher import CachedEmbedder
+from ragdistill.distill.dev_split import DEV_MAX as DEV_MAX
+from ragdistill.distill.dev_split import DEV_MIN as DEV_MIN
+from ragdistill.distill.dev_split import DEV_TOP, check_dev_metric, dev_indices, teacher_agreement
 from ragdistill.errors import ConfigError
 from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
 from ragdistill.recipes.schema import TrainSpec
@@ -39,11 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Training passages each dev evaluation ranks.
 EVAL_POOL = 400
-#: Dev queries: at least a few (fewer make a noisy mean), at most what a stable mean
-#: needs (more only slow every evaluation down).
-DEV_MIN, DEV_MAX = 8, 200
-#: How deep the teacher's ranking grades the student's: gains DEV_TOP (its first) to 1.
-DEV_TOP = 10
 DEV_METRICS = ("dev/ndcg@10", "dev/overlap@10")
 
 
@@ -108,32 +106,20 @@ def dev_split(
     passages = len(side) < 2
     if passages:
         side = [i for i, (_, kind) in enumerate(pairs) if kind == "document"]
-    n = min(DEV_MAX, max(DEV_MIN, round(len(side) * fraction)), len(side) // 2)
-    if passages and n:
+    dev = {side[j] for j in dev_indices(len(side), fraction, seed)}
+    if passages and dev:
         log.info(
             "no query-shaped training text to hold out: %d training passages serve as "
-            "dev queries (train.eval_fraction)", n,
+            "dev queries (train.eval_fraction)", len(dev),
         )  # fmt: skip
-    dev = set(random.Random(f"dev split {seed}").sample(side, n))
     return [p for i, p in enumerate(pairs) if i not in dev], [pairs[i] for i in sorted(dev)]
 
 
 def check_dev_options(spec: TrainSpec, plan: TextPlan | None = None) -> None:
     """Refuse a best-metric selection the embedder cannot evaluate, before any labelling."""
+    check_dev_metric(spec, DEV_METRICS, stage="the embedder")
     metric = spec.metric_for_best
-    if metric is None:
-        return
-    if metric.removeprefix("eval/") not in DEV_METRICS:
-        raise ConfigError(
-            f"train.metric_for_best = {metric!r}: the embedder evaluates "
-            f"{' and '.join(map(repr, DEV_METRICS))} during training; name one of them"
-        )
-    if spec.eval_fraction == 0:
-        raise ConfigError(
-            f"train.metric_for_best = {metric!r} needs a dev split to evaluate on; "
-            "set train.eval_fraction above 0 (e.g. 0.05)"
-        )
-    if plan is not None and not plan.dev_texts:
+    if metric is not None and plan is not None and not plan.dev_texts:
         raise ConfigError(
             f"train.metric_for_best = {metric!r}: the data has too few training texts to "
             "hold out a dev split; leave metric_for_best and early_stopping_patience unset"
@@ -256,14 +242,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
     selection: dict[str, Any] = {}
     if dev is not None:  # what was held out to evaluate on
         selection = {"train/dev_queries": len(dev.queries), "train/dev_pool": len(dev.pool)}
-    if recipe.train.metric_for_best is not None:
-        selection |= {
-            "train/metric_for_best": recipe.train.metric_for_best,
-            "train/best_step": result.best_step,
-            "train/best_metric": result.best_metric,
-            "train/stopped_early": result.stopped_early,
-            "train/stopped_at": result.stopped_at,
-        }
+    selection |= result.selection_metrics(recipe.train.metric_for_best)
 
     def artifact_manifest(folder: Path) -> None:
         write_manifest(
@@ -476,10 +455,8 @@ def make_evaluator(model: Any, dev: DevSet) -> Callable[[], dict[str, float]]:
     """
     import torch
 
-    from ragdistill.evaluation.retrieval import ndcg_at_k, overlap_at_k
     from ragdistill.stages.embedder.teacher_pairs import unit_rows
 
-    graded = [{str(j): DEV_TOP - r for r, j in enumerate(row)} for row in dev.teacher_top]
     teacher_top = [[str(j) for j in row] for row in dev.teacher_top]
 
     def evaluate() -> dict[str, float]:
@@ -487,13 +464,7 @@ def make_evaluator(model: Any, dev: DevSet) -> Callable[[], dict[str, float]]:
             pool = unit_rows(_encode(model, dev.pool))
             queries = unit_rows(_encode(model, dev.queries))
         student = np.argsort(-(queries @ pool.T), axis=1, kind="stable")[:, :DEV_TOP]
-        ranked = [[str(j) for j in row] for row in student]
-        return {
-            "dev/ndcg@10": float(np.mean([ndcg_at_k(r, g, 10) for r, g in zip(ranked, graded)])),
-            "dev/overlap@10": float(
-                np.mean([overlap_at_k(r, t, 10) for r, t in zip(ranked, teacher_top)])
-            ),
-        }
+        return teacher_agreement([[str(j) for j in row] for row in student], teacher_top)
 
     return evaluate
 

@@ -67,10 +67,11 @@ def ab(
     paired-bootstrap CIs, and answers side by side. Artifact arms load through
     --runtime (default: torch).
     """
-    from ragdistill.cli.common import cli_runtime, load_arm, load_dataset
+    from ragdistill.cli.common import cli_runtime, load_dataset
     from ragdistill.contracts import Embedder, Generator
     from ragdistill.data.splits import split_questions
     from ragdistill.generation.asking import arm_store
+    from ragdistill.loading import load_arm
     from ragdistill.stages.generator.ab import run_generation_ab
     from ragdistill.stages.generator.ab_report import write_report
     from ragdistill.stages.generator.data import assemble, retrieve_contexts

@@ -52,11 +52,12 @@ def ab(
     nDCG@10, lift over the raw query and the share of the teacher's lift each arm keeps
     (paired-bootstrap CIs), malformed outputs, latency p50/p95 and throughput.
     """
-    from ragdistill.cli.common import cli_runtime, load_arm, load_dataset
+    from ragdistill.cli.common import cli_runtime, load_dataset
     from ragdistill.contracts import Embedder, PromptedQueryTransformer, QueryTransformer
     from ragdistill.data.splits import split_questions
     from ragdistill.errors import ConfigError
     from ragdistill.generation.asking import arm_store
+    from ragdistill.loading import load_arm
     from ragdistill.stages.query_transformer.data import conversation_candidates, plain_examples
     from ragdistill.stages.query_transformer.evaluate import evaluate_arms
     from ragdistill.stages.query_transformer.options import ABSpec, QueryTransformerOptions

@@ -62,9 +62,10 @@ def ab(
     (Kendall's tau, top-10 overlap) and scoring latency by list size. Artifact arms
     (and the first stage, when it is one) load through --runtime (default: torch).
     """
-    from ragdistill.cli.common import cli_runtime, load_arm, load_dataset
+    from ragdistill.cli.common import cli_runtime, load_dataset
     from ragdistill.contracts import Embedder, Reranker
     from ragdistill.errors import ConfigError
+    from ragdistill.loading import load_arm
     from ragdistill.stages.reranker.ab import run_rerank_ab
     from ragdistill.stages.reranker.ab_report import write_rerank_report
     from ragdistill.stages.reranker.mining import collect_candidates, eval_query_ids

@@ -3,57 +3,86 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ragdistill.artifacts import update_metrics
+from ragdistill.distill.dev_split import check_dev_metric, teacher_agreement
 from ragdistill.loading import load_component
 from ragdistill.recipes import Recipe
 
 if TYPE_CHECKING:
+    from ragdistill.recipes.schema import TrainSpec
     from ragdistill.stages.reranker.setup import RerankSetup
 
-EVAL_QUERIES = 32
+#: What evaluation during training reports, on the dev split only.
+DEV_METRICS = ("dev/ndcg@10", "dev/kendall_tau", "dev/overlap@10")
+#: Dev queries scored per forward pass (lists of the same length only).
+DEV_BATCH = 8
 
 
-def make_evaluator(model: Any, setup: RerankSetup, *, k: int) -> Any:
-    """Student vs teacher on held-out judged queries' candidates, cheap enough to repeat.
+def check_dev_options(spec: TrainSpec) -> None:
+    """Refuse a best-metric selection the reranker cannot evaluate (``distill --check``)."""
+    check_dev_metric(spec, DEV_METRICS, stage="the reranker")
 
-    Reports the student's and the teacher's nDCG@10 and their agreement (Kendall's tau,
-    top-10 overlap), from the teacher's cached scores.
+
+def make_evaluator(
+    model: Any, setup: RerankSetup, *, k: int
+) -> Callable[[], dict[str, float]] | None:
+    """Label-free agreement with the teacher on the dev split, cheap enough to repeat.
+
+    Each dev query's top ``k`` first-stage candidates are reranked by the student and
+    compared with the teacher's order of them, read from its score cache:
+    ``dev/ndcg@10`` and ``dev/overlap@10`` (documents, as the embedder's dev split
+    scores them, :func:`~ragdistill.distill.dev_split.teacher_agreement`) and Kendall's
+    tau of the scores. Dev queries are training-side queries held out of training; the
+    evaluated queries and their judgements are never read. None without a dev split.
     """
     import torch
 
-    from ragdistill.evaluation.retrieval import ndcg_at_k, overlap_at_k
     from ragdistill.stages.reranker.ab import doc_ranking, kendall_tau
 
-    lists = dict(list(setup.eval_lists(k).items())[:EVAL_QUERIES])
+    lists = setup.dev_lists(k)
     if not lists:
         return None
-    queries = {q: setup.dataset.queries[q] for q in lists}
-    teacher = setup.cached.scores_grouped(
-        [[(queries[q], p.text) for p in ps] for q, ps in lists.items()]
-    )
-    t_rank = [doc_ranking(ps, s) for ps, s in zip(lists.values(), teacher)]
-    qrels = [setup.dataset.qrels.get(q, {}) for q in lists]
+    teacher = setup.cached.scores_grouped([[(q, p.text) for p in ps] for q, ps in lists])
+    t_rank = [doc_ranking(ps, s) for (_, ps), s in zip(lists, teacher)]
+    by_width: dict[int, list[int]] = {}
+    for i, (_, ps) in enumerate(lists):
+        by_width.setdefault(len(ps), []).append(i)
+    batches = [ids[j : j + DEV_BATCH] for ids in by_width.values()
+               for j in range(0, len(ids), DEV_BATCH)]  # fmt: skip
 
     def evaluate() -> dict[str, float]:
-        student = []
+        student: list[Any] = [None] * len(lists)
         with torch.no_grad():
-            for q, ps in lists.items():
-                out = model([(queries[q], [p.text for p in ps])])
-                student.append(out[0].float().cpu().numpy())
-        s_rank = [doc_ranking(ps, s) for ps, s in zip(lists.values(), student)]
-        return {
-            "ndcg@10": float(np.mean([ndcg_at_k(r, g, 10) for r, g in zip(s_rank, qrels)])),
-            "teacher_ndcg@10": float(np.mean([ndcg_at_k(r, g, 10) for r, g in zip(t_rank, qrels)])),
-            "kendall_tau": float(np.mean([kendall_tau(t, s) for t, s in zip(teacher, student)])),
-            "overlap@10": float(np.mean([overlap_at_k(t, s, 10) for t, s in zip(t_rank, s_rank)])),
-        }
+            for batch in batches:
+                out = model([(lists[i][0], [p.text for p in lists[i][1]]) for i in batch])
+                for i, row in zip(batch, out.float().cpu().numpy()):
+                    student[i] = row
+        s_rank = [doc_ranking(ps, s) for (_, ps), s in zip(lists, student)]
+        metrics = teacher_agreement(s_rank, t_rank)
+        tau = float(np.mean([kendall_tau(t, s) for t, s in zip(teacher, student)]))
+        return {m: tau if m == "dev/kendall_tau" else metrics[m] for m in DEV_METRICS}
 
     return evaluate
+
+
+def dev_summary(setup: RerankSetup, spec: TrainSpec, *, k: int) -> dict[str, Any]:
+    """What ``dev_split.json`` records, so a user sees what was held out."""
+    lists = setup.dev_lists(k)
+    return {
+        "eval_fraction": spec.eval_fraction,
+        "seed": spec.seed,
+        "source": "training queries (unjudged queries and document titles)",
+        "dev_queries": len(lists),
+        "candidates_per_query": max((len(ps) for _, ps in lists), default=0),
+        "metrics": list(DEV_METRICS),
+        "queries": [q for q, _ in lists],
+    }
 
 
 def ab_for_reranker_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True) -> Path:

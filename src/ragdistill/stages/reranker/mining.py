@@ -1,7 +1,8 @@
 """Reranker training data: first-stage candidates, teacher positives, hard negatives.
 
 No human judgement is used. Training queries are the dataset's unjudged queries and
-its document titles; the judged queries are held out for evaluation. A first-stage
+its document titles, less a dev split (``train.eval_fraction``) held out to evaluate
+on during training; the judged queries are held out for the A/B. A first-stage
 embedder retrieves each query's top ``k`` passages from the corpus (Chroma); the
 teacher scores them; the teacher's best candidate is the positive and hard negatives
 are drawn from a window of first-stage ranks, skipping near-duplicates of the positive.
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ragdistill.datasets import Passage, RetrievalDataset
+from ragdistill.distill.dev_split import dev_indices
 from ragdistill.errors import ConfigError
 
 _WORD = re.compile(r"\w+")
@@ -44,12 +46,15 @@ class MinedExample:
 
 @dataclass
 class Candidates:
-    """First-stage passage ids, best first: per training query and per evaluated query."""
+    """First-stage passage ids, best first: per training, dev and evaluated query."""
 
     fingerprint: str
     train_queries: list[str] = field(default_factory=list)
     train: list[list[str]] = field(default_factory=list)
     eval: dict[str, list[str]] = field(default_factory=dict)
+    #: The dev split (``train.eval_fraction``): held out of training, evaluated on.
+    dev_queries: list[str] = field(default_factory=list)
+    dev: list[list[str]] = field(default_factory=list)
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -66,15 +71,31 @@ class Candidates:
 
 def training_queries(dataset: RetrievalDataset, *, max_queries: int | None, seed: int) -> list[str]:
     """Unjudged query texts and document titles (deduplicated), never a judged query."""
+    return split_queries(dataset, max_queries=max_queries, seed=seed)[0]
+
+
+def split_queries(
+    dataset: RetrievalDataset, *, max_queries: int | None, seed: int, eval_fraction: float = 0.0
+) -> tuple[list[str], list[str]]:
+    """``(training, dev)`` query texts: the unjudged queries and titles, split in two.
+
+    A seeded ``eval_fraction`` of them is the dev split (see
+    :mod:`ragdistill.distill.dev_split`), held out of training to evaluate on. It is
+    drawn before the ``max_queries`` sample, so ``max_queries`` stays the number of
+    training queries. The judged queries are in neither: they stay unseen until the A/B.
+    """
     judged = set(dataset.evaluable_query_ids())
     judged_texts = {dataset.queries[q] for q in judged}
     texts = [t for q, t in dataset.queries.items() if q not in judged]
     texts += [doc.title for doc in dataset.corpus.values()]
     unique = [t for t in dict.fromkeys(t.strip() for t in texts) if t and t not in judged_texts]
+    held = set(dev_indices(len(unique), eval_fraction, seed))
+    dev = [t for i, t in enumerate(unique) if i in held]
+    unique = [t for i, t in enumerate(unique) if i not in held]
     if max_queries is not None and len(unique) > max_queries:
         keep = sorted(random.Random(seed).sample(range(len(unique)), max_queries))
         unique = [unique[i] for i in keep]
-    return unique
+    return unique, dev
 
 
 def eval_query_ids(dataset: RetrievalDataset, max_queries: int | None) -> list[str]:
@@ -92,16 +113,20 @@ def collect_candidates(
     eval_depth: int,
     index_dir: Path,
     saved: Path,
+    dev_queries: Sequence[str] = (),
     show_progress: bool = True,
 ) -> Candidates:
-    """Retrieve (or reload from ``saved``) the candidate lists of every query."""
+    """Retrieve (or reload from ``saved``) the candidate lists of every query.
+
+    Training and dev queries get the top ``k``, evaluated queries the top ``eval_depth``.
+    """
     from ragdistill.index import embedder_fingerprint
 
-    blob = json.dumps(
-        [dataset.fingerprint(), first_stage.describe(), train_queries, eval_ids, k, eval_depth],
-        sort_keys=True,
-        default=str,
-    )
+    parts: list[Any] = [dataset.fingerprint(), first_stage.describe(), train_queries, eval_ids]
+    parts += [k, eval_depth]
+    if dev_queries:  # without a dev split, the candidates saved before one existed still do
+        parts.append(list(dev_queries))
+    blob = json.dumps(parts, sort_keys=True, default=str)
     fp = hashlib.sha256(blob.encode()).hexdigest()[:16]
     found = Candidates.load(saved) if saved.is_file() else None
     if found is not None and found.fingerprint == fp:
@@ -113,10 +138,12 @@ def collect_candidates(
         first_stage, collection=collection, path=index_dir, show_progress=show_progress
     )
     index.add(dataset.passages(), sync=True)
-    train = _ids(index.search_passages(train_queries, k)) if train_queries else []
+    asked = [*train_queries, *dev_queries]
+    found_k = _ids(index.search_passages(asked, k)) if asked else []
+    train, dev = found_k[: len(train_queries)], found_k[len(train_queries) :]
     texts = [dataset.queries[q] for q in eval_ids]
     evals = _ids(index.search_passages(texts, eval_depth)) if texts else []
-    out = Candidates(fp, train_queries, train, dict(zip(eval_ids, evals)))
+    out = Candidates(fp, train_queries, train, dict(zip(eval_ids, evals)), list(dev_queries), dev)
     out.save(saved)
     return out
 

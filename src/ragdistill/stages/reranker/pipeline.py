@@ -9,12 +9,16 @@
    adds other queries' positives to each list.
 
 Training queries are unjudged queries and document titles; judged queries are held out
-for evaluation, and their candidates are labelled too (the A/B reuses those scores).
+for the A/B, and their candidates are labelled too (the A/B reuses those scores).
+Evaluation during training (``train.eval_every``) uses a dev split instead:
+``train.eval_fraction`` of the training queries, held out of training, whose candidates
+the student reranks against the teacher's order (no labels; ``dev_split.json`` lists them).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 import shutil
 from pathlib import Path
@@ -36,6 +40,8 @@ from ragdistill.stages.reranker.options import RerankerOptions
 from ragdistill.stages.reranker.setup import prepare
 from ragdistill.students.seeding import seeded_init
 
+log = logging.getLogger(__name__)
+
 
 def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bool = True) -> Path:
     """Run a reranker recipe end to end; returns the artifact directory."""
@@ -44,7 +50,7 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
     from ragdistill.distill.loop import train
     from ragdistill.losses.compose import build_losses
     from ragdistill.registry import default_registry
-    from ragdistill.stages.reranker.evaluate import make_evaluator
+    from ragdistill.stages.reranker.evaluate import check_dev_options, dev_summary, make_evaluator
     from ragdistill.stages.reranker.student_models import InBatchNegatives
 
     registry = default_registry()
@@ -55,21 +61,28 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
         (output / "train_log.jsonl").unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
     (output / "recipe.json").write_text(json.dumps(public_recipe(recipe), indent=2))
+    check_dev_options(recipe.train)
     setup = prepare(recipe, show_progress=show_progress)
     cands, texts = setup.candidates, setup.passages
+    eval_k = recipe.evaluate.k
+    if recipe.train.metric_for_best is not None and not cands.dev_queries:
+        raise ConfigError(
+            f"train.metric_for_best = {recipe.train.metric_for_best!r}: the data has too few "
+            "training queries to hold out a dev split; leave metric_for_best and "
+            "early_stopping_patience unset"
+        )
 
-    # Label every candidate the teacher must see, training and evaluation, once.
+    # Label every candidate the teacher must see, training, dev and evaluation, once.
     train_lists = [[texts[p] for p in ids] for ids in cands.train]
     train_pairs = [[(q, p.text) for p in ps] for q, ps in zip(cands.train_queries, train_lists)]
+    dev_pairs = [(q, p.text) for q, ps in setup.dev_lists(eval_k) for p in ps]
     eval_pairs = [
-        (setup.dataset.queries[q], p.text)
-        for q, ps in setup.eval_lists(recipe.evaluate.k).items()
-        for p in ps
+        (setup.dataset.queries[q], p.text) for q, ps in setup.eval_lists(eval_k).items() for p in ps
     ]
     stats = setup.cached.fill(
-        [p for ps in train_pairs for p in ps] + eval_pairs, show_progress=show_progress
+        [p for ps in train_pairs for p in ps] + dev_pairs + eval_pairs, show_progress=show_progress
     )
-    labelling: dict[str, Any] = {"pairs": vars(stats)}
+    labelling: dict[str, Any] = {"pairs": vars(stats), "dev_queries": len(cands.dev_queries)}
 
     rng = random.Random(recipe.train.seed)
     window = spec.window
@@ -130,7 +143,14 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
         save_staged(model, baseline, baseline_manifest, what="the student before distillation")
     specs = [{"name": s.name, "weight": s.weight, **s.options} for s in recipe.losses]
     loss = build_losses(specs, registry, stage="reranker", context={})
-    evaluate = make_evaluator(model, setup, k=recipe.evaluate.k)
+    evaluate = make_evaluator(model, setup, k=eval_k)
+    if evaluate is not None:  # what was held out to evaluate on
+        summary = dev_summary(setup, recipe.train, k=eval_k)
+        (output / "dev_split.json").write_text(json.dumps(summary, indent=2))
+    else:
+        (output / "dev_split.json").unlink(missing_ok=True)
+        if recipe.train.eval_every:
+            log.info("train.eval_fraction = 0: no dev split, so no evaluation during training")
     trained = InBatchNegatives(model, n_extra) if n_extra else model
     batches = plan_batches(inputs, recipe.train)[:2]
     scale = calibrate_scale(trained, model, inputs, teacher_outputs, batches)
@@ -159,6 +179,9 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
         "train/candidates_per_query": width + n_extra,
         "train/final_loss": result.history[-1]["loss"] if result.history else None,
     }
+    if evaluate is not None:
+        metrics["train/dev_queries"] = len(cands.dev_queries)
+    metrics |= result.selection_metrics(recipe.train.metric_for_best)
 
     def artifact_manifest(staging: Path) -> None:
         write_manifest(staging, stage="reranker", loader=student.loader,

@@ -14,7 +14,7 @@ from ragdistill.stages.reranker.mining import (
     Candidates,
     collect_candidates,
     eval_query_ids,
-    training_queries,
+    split_queries,
 )
 from ragdistill.stages.reranker.options import RerankerOptions
 
@@ -41,7 +41,16 @@ class RerankSetup:
         return self.runtime.training_device()
 
     def eval_lists(self, k: int) -> dict[str, list[Passage]]:
+        """Each evaluated query's (id) top ``k`` candidates: the A/B's, never training's."""
         return {q: [self.passages[p] for p in ids[:k]] for q, ids in self.candidates.eval.items()}
+
+    def dev_lists(self, k: int) -> list[tuple[str, list[Passage]]]:
+        """Each dev query's (text) top ``k`` candidates: what evaluation during training
+        reranks (``train.eval_fraction``; none when it is 0)."""
+        cands = self.candidates
+        return [
+            (q, [self.passages[p] for p in ids[:k]]) for q, ids in zip(cands.dev_queries, cands.dev)
+        ]
 
 
 def prepare(recipe: Recipe, *, show_progress: bool = True, train: bool = True) -> RerankSetup:
@@ -68,12 +77,17 @@ def prepare(recipe: Recipe, *, show_progress: bool = True, train: bool = True) -
     first_stage = build(fs_cls, spec.embedder.options, "candidates.embedder")
     eval_ids = eval_query_ids(dataset, recipe.evaluate.max_queries)
     depth = max(recipe.evaluate.k, *recipe.evaluate.latency_candidates)
+    train_queries, dev_queries = split_queries(
+        dataset,
+        max_queries=recipe.train.max_texts,
+        seed=recipe.train.seed,
+        eval_fraction=recipe.train.eval_fraction,
+    )
     candidates = collect_candidates(
         dataset,
         first_stage,
-        train_queries=training_queries(
-            dataset, max_queries=recipe.train.max_texts, seed=recipe.train.seed
-        ),
+        train_queries=train_queries,
+        dev_queries=dev_queries,
         eval_ids=eval_ids,
         k=spec.k,
         eval_depth=depth,

@@ -28,6 +28,12 @@ class RerankerStage(DistillationStage[RerankerOptions]):
     summary = "query-passage scores; A/B: reranking fixed first-stage candidates"
 
     def check_recipe(self, recipe: Recipe, registry: Registry, where: str) -> None:
+        from ragdistill.stages.reranker.evaluate import check_dev_options
+
+        try:  # a best-metric selection needs the dev split's metrics
+            check_dev_options(recipe.train)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         first_stage = self.options(recipe).candidates.embedder
         label = f"{recipe.stage}.candidates.embedder"
         try:
