@@ -110,26 +110,34 @@ def train_peer(recipe: Recipe, out: Path, *, show_progress: bool = True) -> Path
     return model_dir
 
 
-def _teacher_targets(
-    recipe: Recipe, *, show_progress: bool
-) -> tuple[list[str], np.ndarray, dict[str, dict[str, int]]]:
-    """The training texts of ``distill_embedder`` and the teacher's cached vectors of them."""
+def training_plan(recipe: Recipe) -> tuple[Any, Any]:
+    """The training texts ``distill_embedder`` plans for ``recipe`` (its dev split held out
+    exactly as ragdistill holds it out, so both arms train on the same texts) and the
+    recipe's teacher behind its cache."""
     from ragdistill.config import build
     from ragdistill.distill.cached_teacher import CachedEmbedder
     from ragdistill.registry import default_registry
     from ragdistill.stages.embedder.pipeline import plan_texts
-    from ragdistill.teacher_cache import embedding_keys
 
     registry = default_registry()
     dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
-    # The dev split is held out exactly as ragdistill holds it out, so both arms train on
-    # the same texts; the peer evaluates nothing during training and leaves it unused.
     plan = plan_texts(dataset, max_texts=recipe.train.max_texts, seed=recipe.train.seed,
                       eval_fraction=recipe.train.eval_fraction)  # fmt: skip
     teacher = build(
         registry.teacher("embedder", recipe.teacher.kind), recipe.teacher.options, "teacher"
     )
     cached = CachedEmbedder(teacher, root=Path(recipe.cache_dir) if recipe.cache_dir else None)
+    return plan, cached
+
+
+def _teacher_targets(
+    recipe: Recipe, *, show_progress: bool
+) -> tuple[list[str], np.ndarray, dict[str, dict[str, int]]]:
+    """The training texts of ``distill_embedder`` and the teacher's cached vectors of them
+    (the peer evaluates nothing during training and leaves the dev split unused)."""
+    from ragdistill.teacher_cache import embedding_keys
+
+    plan, cached = training_plan(recipe)
     labelling: dict[str, dict[str, int]] = {}
     for input_type in ("document", "query"):
         stats = cached.fill(plan.of_type(input_type), input_type, show_progress=show_progress)

@@ -34,20 +34,12 @@ def _recipe(tmp_path: Path, teacher: Path, student: Path, *, student_extra: str 
 
 def _label_as_ragdistill(recipe: Recipe) -> int:
     """Fill the teacher cache as ``distill_embedder`` does; returns the texts computed."""
-    from ragdistill.config import build
-    from ragdistill.distill.accelerated import Processes
-    from ragdistill.distill.cached_teacher import CachedEmbedder
-    from ragdistill.registry import default_registry
-    from ragdistill.stages.embedder.pipeline import label_shares, plan_texts
+    from peer_st import training_plan
 
-    registry = default_registry()
-    dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
-    plan = plan_texts(dataset, max_texts=recipe.train.max_texts, seed=recipe.train.seed,
-                      eval_fraction=recipe.train.eval_fraction)  # fmt: skip
-    teacher = build(
-        registry.teacher("embedder", recipe.teacher.kind), recipe.teacher.options, "teacher"
-    )
-    cached = CachedEmbedder(teacher, root=Path(recipe.cache_dir))
+    from ragdistill.distill.accelerated import Processes
+    from ragdistill.stages.embedder.pipeline import label_shares
+
+    plan, cached = training_plan(recipe)
     stats = label_shares(cached, plan, Processes(), show_progress=False)
     return sum(kind["computed"] for kind in stats.values())
 
@@ -56,20 +48,11 @@ def _training_targets(
     recipe: Recipe, components: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The training texts and their PCA-reduced teacher vectors, read from the cache."""
-    from ragdistill.config import build
-    from ragdistill.distill.cached_teacher import CachedEmbedder
-    from ragdistill.registry import default_registry
-    from ragdistill.stages.embedder.pipeline import plan_texts
+    from peer_st import training_plan
+
     from ragdistill.teacher_cache import embedding_keys
 
-    registry = default_registry()
-    dataset = build(registry.dataset(recipe.data.dataset), recipe.data.options, "data").load()
-    plan = plan_texts(dataset, max_texts=recipe.train.max_texts, seed=recipe.train.seed,
-                      eval_fraction=recipe.train.eval_fraction)  # fmt: skip
-    teacher = build(
-        registry.teacher("embedder", recipe.teacher.kind), recipe.teacher.options, "teacher"
-    )
-    cached = CachedEmbedder(teacher, root=Path(recipe.cache_dir))
+    plan, cached = training_plan(recipe)
     keys = [k for t, kind in zip(plan.texts, plan.types) for k in embedding_keys([t], kind)]
     vectors = cached.cache.get(keys)
     return plan.texts, vectors, vectors @ components.T
