@@ -195,4 +195,8 @@ def _port() -> int:
 
 
 if __name__ == "__main__":  # one data-parallel worker of the first test
+    from ragdistill.cli.distill_cmd import _leave_group
+
     line_run(Path(sys.argv[1]), TrainSpec(**LINE_SPEC), processes=True)
+    # As `ragdistill distill` does: a gloo group left open at exit can abort the process.
+    _leave_group()
