@@ -1,8 +1,8 @@
 """What the Hugging Face components share: model-name resolution, lazy loading, devices.
 
 Nothing here imports torch or transformers at module level; components load their model
-on first use (from a worker thread too, hence the lock), so building one from a recipe
-is cheap and checks only its options.
+on first use (from a worker thread too, hence :data:`MODEL_LOAD_LOCK`), so building one
+from a recipe is cheap and checks only its options.
 
 Every model name goes through :func:`_resolve` before a library reads it: a local folder
 is checked there (:func:`~ragdistill.artifact_checks.check_model_folder`: no pickle-format
@@ -22,6 +22,15 @@ from ragdistill.errors import ConfigError, RagdistillError, require
 
 T = TypeVar("T")
 DType = Literal["float32", "bfloat16", "float16", "auto"]
+
+#: Held by every model load in ragdistill (:class:`Lazy`, :func:`load_pretrained`).
+#: transformers' ``from_pretrained`` turns weight tying off by swapping the class attribute
+#: ``PreTrainedModel.tie_weights`` for the length of a load, so two loads in two threads
+#: (the router's shadow arm, two A/B arms) can restore it in the wrong order and leave
+#: tying off for the rest of the process: tied weights (T5's embeddings, a tied LM head)
+#: then stay on the meta device. See huggingface/transformers#44940. Reentrant: a
+#: component's loader may load its parts through :func:`load_pretrained`.
+MODEL_LOAD_LOCK = threading.RLock()
 
 
 def _resolve(name: str, *, trust_remote_code: bool = False) -> str:
@@ -43,26 +52,28 @@ def _resolve(name: str, *, trust_remote_code: bool = False) -> str:
 
 
 class Lazy(Generic[T]):
-    """A value built once, on first :meth:`get`, safely from several threads."""
+    """A value built once, on first :meth:`get`, safely from several threads.
+
+    Builds run one at a time across the process (:data:`MODEL_LOAD_LOCK`), not only per
+    value: the factories load models, and concurrent loads are not safe in transformers.
+    """
 
     def __init__(self, factory: Callable[[], T]) -> None:
         self._factory = factory
         self._value: T | None = None
-        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        # A copy or an unpickled component rebuilds its model on first use: the lock
-        # cannot be pickled, and a loaded model need not travel with its description.
+        # A copy or an unpickled component rebuilds its model on first use: a loaded
+        # model need not travel with its description.
         return {"_factory": self._factory}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._factory = state["_factory"]
         self._value = None
-        self._lock = threading.Lock()
 
     def get(self) -> T:
         if self._value is None:
-            with self._lock:
+            with MODEL_LOAD_LOCK:
                 if self._value is None:
                     self._value = self._factory()
         return self._value
@@ -133,16 +144,35 @@ def load_pretrained(
     a repository with pickle weights only is refused rather than read.
     """
     path = _resolve(name, trust_remote_code=trust_remote_code)
+    shown = name if path == name else f"{name!r} (resolved to {path!r})"
     if weights and not Path(path).is_dir():
         kwargs.setdefault("use_safetensors", True)
     try:
-        return loader.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+        with MODEL_LOAD_LOCK:
+            loaded = loader.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as exc:
-        shown = name if path == name else f"{name!r} (resolved to {path!r})"
         raise RagdistillError(
             f"could not load {what} {shown}: {exc}. Give a local model folder or a hub id, and "
             f"download it first when running offline"
         ) from exc
+    if weights and "device_map" not in kwargs:
+        _check_materialized(loaded, f"{what} {shown}")
+    return loaded
+
+
+def _check_materialized(model: Any, shown: str) -> None:
+    """Refuse a model with weights left on the meta device (never loaded nor initialized)."""
+    named = getattr(model, "named_parameters", None)
+    if named is None:
+        return
+    empty = [n for n, p in named() if p.is_meta]
+    if empty:
+        raise RagdistillError(
+            f"{shown} loaded with {len(empty)} weights never filled in ({', '.join(empty[:3])}). "
+            f"If they are tied weights, another thread loaded a model at the same time outside "
+            f"ragdistill (transformers' loading is not thread-safe): load models one at a time, "
+            f"or in a fresh process"
+        )
 
 
 def load_tokenizer(name: str, *, trust_remote_code: bool = False, **kwargs: Any) -> Any:
