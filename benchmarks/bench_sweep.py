@@ -252,7 +252,14 @@ def _train_minutes(result: object, arm: str) -> str:
     metrics = manifest.get("metrics", {})
     seconds, best = metrics.get("train/seconds"), metrics.get("train/best_step")
     text = f"{seconds / 60:.0f}" if seconds else "-"
-    return text + (f" (best step {best} of {metrics.get('train/steps')})" if best else "")
+    steps = metrics.get("train/steps")
+    # Manifests written before the loop recorded it: the same test, from the same fields.
+    rising = metrics.get(
+        "train/still_rising", best == steps and not metrics.get("train/stopped_early")
+    )
+    return text + (
+        f" (best step {best} of {steps}{', still rising' if rising else ''})" if best else ""
+    )
 
 
 def quantization_and_peer(ab: dict) -> list[str]:

@@ -248,3 +248,21 @@ def test_lower_is_better_when_asked():
 
 if __name__ == "__main__":  # a worker of test_two_processes_stop_together...
     ddp_worker(Path(sys.argv[1]))
+
+
+def test_a_run_whose_metric_still_rises_at_its_last_step_says_so(tmp_path, caplog):
+    # 8 steps end before the bias reaches 1: every evaluation beats the last.
+    with caplog.at_level("WARNING", logger="ragdistill.distill.loop"):
+        _, cut, _ = run(tmp_path / "cut", spec(epochs=2))
+    assert (cut.steps, cut.best_step, cut.still_rising) == (8, 8, True)
+    assert cut.selection_metrics("closeness")["train/still_rising"] is True
+    assert "closeness was still improving at the last step (8)" in caplog.text
+    assert "Raise train.epochs" in caplog.text
+
+    caplog.clear()
+    _, stopped, _ = run(tmp_path / "stopped", spec())
+    assert not stopped.still_rising and "still improving" not in caplog.text
+    _, unselected, _ = run(
+        tmp_path / "plain", spec(metric_for_best=None, early_stopping_patience=None)
+    )
+    assert not unselected.still_rising and unselected.selection_metrics(None) == {}

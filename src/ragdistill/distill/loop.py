@@ -66,6 +66,14 @@ class TrainResult:
     stopped_early: bool = False
     stopped_at: int | None = None
 
+    @property
+    def still_rising(self) -> bool:
+        """The best evaluation was the last step and no patience ran out: the curve had
+        not levelled off when the epochs ran out, so more of them may still help."""
+        return (
+            self.best_step is not None and not self.stopped_early and self.best_step == self.steps
+        )
+
     def selection_metrics(self, metric_for_best: str | None) -> dict[str, Any]:
         """What a manifest records of checkpoint selection (nothing without a metric)."""
         if metric_for_best is None:
@@ -76,6 +84,7 @@ class TrainResult:
             "train/best_metric": self.best_metric,
             "train/stopped_early": self.stopped_early,
             "train/stopped_at": self.stopped_at,
+            "train/still_rising": self.still_rising,
         }
 
 
@@ -441,6 +450,12 @@ def train(
     model.eval()
     result.steps = step
     result.seconds = seconds
+    if result.still_rising and main:
+        log.warning(
+            "%s was still improving at the last step (%d): training ended on its epoch count, "
+            "not on a plateau. Raise train.epochs (early stopping ends it when the dev split "
+            "stops gaining)", tracker.metric if tracker else "the metric", step,
+        )  # fmt: skip
     return result
 
 
