@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -173,7 +174,9 @@ class ChatRagdistill(SerializableComponent, BaseChatModel):
         """
         if self.custom_get_token_ids is not None:
             return self.custom_get_token_ids(text)
-        ids: list[int] = self._tokenizer().encode(text, add_special_tokens=False)
+        tokenizer = self._tokenizer()
+        with self._encoding():
+            ids: list[int] = tokenizer.encode(text, add_special_tokens=False)
         return list(ids)
 
     def get_num_tokens_from_messages(
@@ -191,7 +194,8 @@ class ChatRagdistill(SerializableComponent, BaseChatModel):
         text = render(self._request(messages, None, {}))
         # As the generator encodes: a chat template writes its own special tokens.
         special = not getattr(tokenizer, "chat_template", None)
-        return len(tokenizer(text, add_special_tokens=special)["input_ids"])
+        with self._encoding():
+            return len(tokenizer(text, add_special_tokens=special)["input_ids"])
 
     def _tokenizer(self) -> Any:
         component = self.component
@@ -205,6 +209,12 @@ class ChatRagdistill(SerializableComponent, BaseChatModel):
                 "custom_get_token_ids=your_tokenizer_function to count with your own"
             )
         return tokenizer
+
+    def _encoding(self) -> AbstractContextManager[Any]:
+        """The lock a Hugging Face generator holds while it encodes (``CausalLM.lock``):
+        a count sets other truncation and padding on the tokenizer they share."""
+        lock = getattr(getattr(self.component, "lm", None), "lock", None)
+        return lock if lock is not None else nullcontext()
 
     # -- tools and structured output ---------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -203,7 +204,9 @@ class RagdistillLLM(SpecPickling, ArtifactLoading, CustomLLM):
 
     def token_ids(self, text: str) -> list[int]:
         """``text``'s token ids, without special tokens (as ``Settings.tokenizer`` counts)."""
-        ids = self._own_tokenizer(required=True).encode(text, add_special_tokens=False)
+        tokenizer = self._own_tokenizer(required=True)
+        with self._encoding():
+            ids = tokenizer.encode(text, add_special_tokens=False)
         return list(ids)
 
     def count_tokens(self, text: str | Sequence[ChatMessage]) -> int:
@@ -228,6 +231,12 @@ class RagdistillLLM(SpecPickling, ArtifactLoading, CustomLLM):
             return None
         return tokenizer
 
+    def _encoding(self) -> AbstractContextManager[Any]:
+        """The lock a Hugging Face generator holds while it encodes (``CausalLM.lock``):
+        a count sets other truncation and padding on the tokenizer they share."""
+        lock = getattr(getattr(self.component, "lm", None), "lock", None)
+        return lock if lock is not None else nullcontext()
+
     def _prompt_tokens(self, req: GenerationRequest, *, required: bool = False) -> int:
         tokenizer = self._own_tokenizer(required=required)
         if tokenizer is None:
@@ -236,14 +245,16 @@ class RagdistillLLM(SpecPickling, ArtifactLoading, CustomLLM):
         text = render(req) if callable(render) else "\n".join(m.content for m in req.messages)
         # A rendered chat template holds its special tokens; a plain transcript gets them.
         special = not getattr(tokenizer, "chat_template", None)
-        return len(tokenizer.encode(text, add_special_tokens=special))
+        with self._encoding():
+            return len(tokenizer.encode(text, add_special_tokens=special))
 
     def _usage(self, req: GenerationRequest, text: str) -> dict[str, int] | None:
         """A stream's token counts, from the generator's tokenizer; None without one."""
         tokenizer = self._own_tokenizer(required=False)
         if tokenizer is None:
             return None
-        completion = len(tokenizer.encode(text, add_special_tokens=False))
+        with self._encoding():
+            completion = len(tokenizer.encode(text, add_special_tokens=False))
         return {"prompt_tokens": self._prompt_tokens(req), "completion_tokens": completion}
 
     # -- structured output: JSON validated against the schema, with retries --

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ragdistill.errors import require
@@ -23,6 +23,11 @@ class CausalLM:
     tokenizer: Any
     #: Tokens the model accepts, prompt and completion together.
     context: int
+    #: Held around every call that encodes with ``tokenizer``. A fast tokenizer keeps
+    #: truncation and padding as settings of its one Rust tokenizer, set by each call
+    #: before it encodes: calls with other settings (prompts for another budget, a clipped
+    #: query, a token count) in another thread could otherwise change them in between.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 def load_causal_lm(
@@ -61,14 +66,16 @@ def encode_prompts(lm: CausalLM, prompts: list[str], *, reserve: int) -> Any:
     limit = max(1, lm.context - reserve)
     # A chat template writes the BOS token into the text when the model wants one; the
     # plain transcript used without a template relies on the tokenizer to add it.
-    return lm.tokenizer(
-        prompts,
-        add_special_tokens=not getattr(lm.tokenizer, "chat_template", None),
-        padding=True,
-        truncation=True,
-        max_length=limit,
-        return_tensors="pt",
-    ).to(lm.model.device)
+    with lm.lock:
+        encoded = lm.tokenizer(
+            prompts,
+            add_special_tokens=not getattr(lm.tokenizer, "chat_template", None),
+            padding=True,
+            truncation=True,
+            max_length=limit,
+            return_tensors="pt",
+        )
+    return encoded.to(lm.model.device)
 
 
 def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,12 @@ from ragdistill.hf._loading import (
     render_chat,
 )
 from ragdistill.hf._logprobs import kept_tokens, step_logprobs, token_logprobs
+
+#: Held by a seeded sampling generation from its seed to its last draw. Sampling draws
+#: from torch's process-wide random generator: two seeded generations in two threads
+#: would interleave their draws, and neither would be repeatable. (An unseeded sampling
+#: in another thread, of this or any library, still draws from it unlocked.)
+_SEEDED_SAMPLING = threading.Lock()
 
 
 class CausalLMGenerator(ModelNamed, Generator):
@@ -107,6 +114,19 @@ class CausalLMGenerator(ModelNamed, Generator):
     def _budget(self, req: GenerationRequest) -> int:
         return min(req.max_new_tokens, self.max_new_tokens or req.max_new_tokens)
 
+    @contextmanager
+    def _seeded(self, temperature: float) -> Iterator[None]:
+        """Around a generation: for a sampling one with a ``seed``, seeds torch and holds
+        :data:`_SEEDED_SAMPLING` until it ends; nothing for a greedy or unseeded one."""
+        if self.seed is None or temperature <= 0:
+            yield
+            return
+        import torch
+
+        with _SEEDED_SAMPLING:
+            torch.manual_seed(self.seed)
+            yield
+
     def generate_batch(self, requests: list[GenerationRequest]) -> list[Generation]:
         out: dict[int, Generation] = {}
 
@@ -133,9 +153,7 @@ class CausalLMGenerator(ModelNamed, Generator):
         # Rows that asked for fewer alternatives slice the largest request's top-k.
         k = max(r.top_logprobs for r in reqs)
         extra = {"output_logits": True, "return_dict_in_generate": True} if k else {}
-        if self.seed is not None and temperature > 0:
-            torch.manual_seed(self.seed)
-        with torch.inference_mode():
+        with self._seeded(temperature), torch.inference_mode():
             output = lm.model.generate(
                 **inputs,
                 max_new_tokens=budget,
@@ -203,9 +221,7 @@ class CausalLMGenerator(ModelNamed, Generator):
 
         def run() -> None:
             try:
-                if self.seed is not None and req.temperature > 0:
-                    torch.manual_seed(self.seed)
-                with torch.inference_mode():
+                with self._seeded(req.temperature), torch.inference_mode():
                     lm.model.generate(**kwargs)
             except BaseException as exc:  # surfaced in the consumer's thread below
                 errors.append(exc)

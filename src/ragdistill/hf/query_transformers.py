@@ -108,12 +108,13 @@ class LLMQueryTransformer(TaskedQueries, ModelNamed, QueryTransformer):
 
     def instruction(self, req: QueryRequest) -> str:
         """The user message sent to the LM for ``req``."""
-        tokenizer = self.generator.lm.tokenizer
+        lm = self.generator.lm
         # Quarter of the context each for the query and the transcript: the instruction
         # and the question must survive a huge input.
-        room = max(16, self.generator.lm.context // 4)
-        query = clip_text(tokenizer, req.query, room)
-        history = clip_text(tokenizer, transcript(req.history), room) if req.history else ""
+        room = max(16, lm.context // 4)
+        with lm.lock:  # clipping sets other truncation than the prompts' (CausalLM.lock)
+            query = clip_text(lm.tokenizer, req.query, room)
+            history = clip_text(lm.tokenizer, transcript(req.history), room) if req.history else ""
         return render(self.prompts, self.task_of(req), query, history, self.count_of(req))
 
     def generation_request(self, req: QueryRequest) -> GenerationRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,12 @@ class ColBERTReranker(ModelNamed, Reranker):
         self.doc_index = doc_index
         self.trust_remote_code = trust_remote_code
         self._store: dict[str, Any] = {}
-        self._loaded: Lazy[Any] = Lazy(self._load)
+        # The model, and a lock held around each of its encodes: queries and documents
+        # are truncated to different lengths, settings of the one shared fast tokenizer
+        # that an encode in another thread could change between setting and encoding.
+        self._loaded: Lazy[tuple[Any, threading.Lock]] = Lazy(self._load)
 
-    def _load(self) -> Any:
+    def _load(self) -> tuple[Any, threading.Lock]:
         require("transformers", extra="hf")
         from ragdistill.stages.reranker._colbert_model import ColBERTModel
 
@@ -74,7 +78,7 @@ class ColBERTReranker(ModelNamed, Reranker):
             model.max_doc_length = self.max_doc_length
         if self.doc_index and Path(self.doc_index).is_file():
             self.load_index(self.doc_index)
-        return model
+        return model, threading.Lock()
 
     @property
     def stored(self) -> int:
@@ -86,14 +90,14 @@ class ColBERTReranker(ModelNamed, Reranker):
         import torch
         from tqdm.auto import tqdm
 
-        model = self._loaded.get()
+        model, lock = self._loaded.get()
         todo = list(dict.fromkeys(d for d in documents if content_key(d) not in self._store))
         with tqdm(
             total=len(todo), desc="colbert: indexing documents", disable=not show_progress
         ) as bar:
             for start in range(0, len(todo), self.batch_size):
                 batch = todo[start : start + self.batch_size]
-                with torch.inference_mode():
+                with lock, torch.inference_mode():
                     vectors, mask = model.encode(batch, is_query=False)
                 for text, vec, keep in zip(batch, vectors, mask):
                     self._store[content_key(text)] = vec[keep].to("cpu", torch.float16).clone()
@@ -134,7 +138,7 @@ class ColBERTReranker(ModelNamed, Reranker):
     def score_pairs(self, pairs: list[Pair]) -> FloatArray:
         import torch
 
-        model = self._loaded.get()
+        model, lock = self._loaded.get()
         if not pairs:
             return np.zeros(0, dtype=np.float32)
         self.index_documents([d for _, d in pairs])
@@ -145,7 +149,8 @@ class ColBERTReranker(ModelNamed, Reranker):
         with torch.inference_mode():
             for start in range(0, len(groups), self.batch_size):
                 chunk = list(groups)[start : start + self.batch_size]
-                q, q_mask = model.encode(chunk, is_query=True)
+                with lock:
+                    q, q_mask = model.encode(chunk, is_query=True)
                 for g, query in enumerate(chunk):
                     rows = groups[query]
                     docs = [self._store[content_key(pairs[i][1])] for i in rows]

@@ -103,12 +103,13 @@ class LLMJudgeReranker(ModelNamed, Reranker):
             return np.zeros(0, dtype=np.float32)
         room = max(8, lm.context - overhead - 1)
         prompts = []
-        for query, document in pairs:
-            # The query gets at most a quarter of the room; the document the rest.
-            query = clip_text(lm.tokenizer, query, room // 4)
-            used = len(lm.tokenizer(query, add_special_tokens=False)["input_ids"])
-            document = clip_text(lm.tokenizer, document, room - used)
-            prompts.append(render_chat(lm.tokenizer, [self._message(query, document)]))
+        with lm.lock:  # each clip sets its own truncation on the shared tokenizer
+            for query, document in pairs:
+                # The query gets at most a quarter of the room; the document the rest.
+                query = clip_text(lm.tokenizer, query, room // 4)
+                used = len(lm.tokenizer(query, add_special_tokens=False)["input_ids"])
+                document = clip_text(lm.tokenizer, document, room - used)
+                prompts.append(render_chat(lm.tokenizer, [self._message(query, document)]))
         inputs = encode_prompts(lm, prompts, reserve=0)
         with torch.inference_mode():
             logits = lm.model(**inputs).logits[:, -1, :].float()
