@@ -24,7 +24,11 @@ class TorchRuntime(RuntimeBackend):
         self.threads = threads
 
     def resolved_device(self) -> str:
-        """The device, ``auto`` resolved; sets torch's thread count when ``threads`` is set."""
+        """The device, ``auto`` resolved; sets torch's thread count when ``threads`` is set.
+
+        That count is one setting of the process, not of a model: with two runtimes that
+        set different ``threads`` in one process, the one resolved last holds for both.
+        """
         if self.threads is None and self.device == "cpu":
             return "cpu"  # nothing to ask torch, so loading a CPU artifact stays cheap
         import torch
