@@ -7,6 +7,7 @@ Tests never reach a model hub; every model they load is built here from a config
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # worker threads made each matmul ~10x slower. Read by torch when it is first imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _teacher_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Teacher outputs of tests that name no ``cache_dir`` go to a folder of this session,
+    never to the user's own teacher cache (which holds real labelling work)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAGDISTILL_TEACHER_CACHE", str(tmp_path_factory.mktemp("teacher-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

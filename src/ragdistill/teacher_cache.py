@@ -42,7 +42,15 @@ from ragdistill.errors import ConfigError
 Vectors = npt.NDArray[np.float32]
 
 
+#: A folder for every teacher cache (a big or shared disk), over ``$RAGDISTILL_HOME``.
+CACHE_ENV = "RAGDISTILL_TEACHER_CACHE"
+
+
 def default_cache_root() -> Path:
+    """``$RAGDISTILL_TEACHER_CACHE``, else ``$RAGDISTILL_HOME/teacher-cache``, else the user
+    cache directory's ``teacher-cache``. A recipe's ``cache_dir`` overrides all three."""
+    if folder := os.environ.get(CACHE_ENV):
+        return Path(folder)
     home = os.environ.get("RAGDISTILL_HOME")
     if home:
         return Path(home) / "teacher-cache"

@@ -30,6 +30,7 @@ def beir_folder(root: Path) -> Path:
 
 def test_ab_command_writes_json_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGDISTILL_HOME", str(tmp_path / "home"))  # the teacher cache
+    monkeypatch.delenv("RAGDISTILL_TEACHER_CACHE", raising=False)
     tiny = pytest.importorskip("ragdistill.testing.tiny")
     teacher = tiny.tiny_sentence_transformer(tmp_path / "teacher")
     student = tiny.tiny_sentence_transformer(tmp_path / "student", layers=1, hidden=16)

@@ -147,3 +147,17 @@ def test_a_class_of_no_distribution_adds_nothing() -> None:
             return np.zeros((len(texts), 2), dtype=np.float32)
 
     assert set(Local().describe()) == {"class", "stage", "options"}
+
+
+def test_the_teacher_cache_folder_comes_from_the_most_specific_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragdistill.teacher_cache import TeacherCache, default_cache_root
+
+    monkeypatch.setenv("RAGDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAGDISTILL_TEACHER_CACHE", str(tmp_path / "big-disk"))
+    assert default_cache_root() == tmp_path / "big-disk"
+    cache = TeacherCache.open("t" * 24, dim=4, description={"class": "x"})
+    assert (tmp_path / "big-disk" / ("t" * 24)).is_dir() and cache is not None
+    monkeypatch.delenv("RAGDISTILL_TEACHER_CACHE")
+    assert default_cache_root() == tmp_path / "home" / "teacher-cache"

@@ -217,6 +217,7 @@ def test_a_distillation_with_a_key_writes_it_nowhere(
 
     home = tmp_path / "home"
     monkeypatch.setenv("RAGDISTILL_HOME", str(home))
+    monkeypatch.delenv("RAGDISTILL_TEACHER_CACHE", raising=False)  # every cache under home
     monkeypatch.setenv(KEY_ENV, CANARY)
     work = tmp_path / "work"
     work.mkdir()
