@@ -67,8 +67,14 @@ def distill(
 
 
 def _leave_group() -> None:
-    """Close this process's part of the launcher's process group, if it joined one."""
+    """Close this process's part of the launcher's process group, if it joined one.
+
+    Every process first waits for the others (a barrier): a worker that destroyed its part
+    while the main process still worked with the group (writing the artifact) could abort
+    at exit in gloo's threads ("terminate called without an active exception").
+    """
     import torch.distributed
 
     if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
