@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -18,6 +17,7 @@ from langchain_ragdistill._messages import to_ragdistill
 from langchain_ragdistill._structured import structured_output
 from langchain_ragdistill.serialization import SerializableComponent
 from ragdistill.contracts import Generation, GenerationRequest, Stage, request
+from ragdistill.hf import encoding_lock
 
 _CALL_KWARGS = ("max_tokens", "max_new_tokens", "temperature")
 NO_TOOLS = (
@@ -175,7 +175,7 @@ class ChatRagdistill(SerializableComponent, BaseChatModel):
         if self.custom_get_token_ids is not None:
             return self.custom_get_token_ids(text)
         tokenizer = self._tokenizer()
-        with self._encoding():
+        with encoding_lock(self.component):
             ids: list[int] = tokenizer.encode(text, add_special_tokens=False)
         return list(ids)
 
@@ -194,7 +194,7 @@ class ChatRagdistill(SerializableComponent, BaseChatModel):
         text = render(self._request(messages, None, {}))
         # As the generator encodes: a chat template writes its own special tokens.
         special = not getattr(tokenizer, "chat_template", None)
-        with self._encoding():
+        with encoding_lock(self.component):
             return len(tokenizer(text, add_special_tokens=special)["input_ids"])
 
     def _tokenizer(self) -> Any:
@@ -209,12 +209,6 @@ class ChatRagdistill(SerializableComponent, BaseChatModel):
                 "custom_get_token_ids=your_tokenizer_function to count with your own"
             )
         return tokenizer
-
-    def _encoding(self) -> AbstractContextManager[Any]:
-        """The lock a Hugging Face generator holds while it encodes (``CausalLM.lock``):
-        a count sets other truncation and padding on the tokenizer they share."""
-        lock = getattr(getattr(self.component, "lm", None), "lock", None)
-        return lock if lock is not None else nullcontext()
 
     # -- tools and structured output ---------------------------------------------------------
 

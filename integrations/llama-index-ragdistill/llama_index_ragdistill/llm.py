@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from llama_index.core.base.llms.types import (
@@ -28,6 +27,7 @@ from llama_index_ragdistill._messages import to_ragdistill
 from llama_index_ragdistill._spec import ComponentSlot, ComponentSpec
 from ragdistill.contracts import Generation, GenerationRequest, Message, request
 from ragdistill.contracts import Generator as RagdistillGenerator
+from ragdistill.hf import encoding_lock
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -205,7 +205,7 @@ class RagdistillLLM(SpecPickling, ArtifactLoading, CustomLLM):
     def token_ids(self, text: str) -> list[int]:
         """``text``'s token ids, without special tokens (as ``Settings.tokenizer`` counts)."""
         tokenizer = self._own_tokenizer(required=True)
-        with self._encoding():
+        with encoding_lock(self.component):
             ids = tokenizer.encode(text, add_special_tokens=False)
         return list(ids)
 
@@ -231,12 +231,6 @@ class RagdistillLLM(SpecPickling, ArtifactLoading, CustomLLM):
             return None
         return tokenizer
 
-    def _encoding(self) -> AbstractContextManager[Any]:
-        """The lock a Hugging Face generator holds while it encodes (``CausalLM.lock``):
-        a count sets other truncation and padding on the tokenizer they share."""
-        lock = getattr(getattr(self.component, "lm", None), "lock", None)
-        return lock if lock is not None else nullcontext()
-
     def _prompt_tokens(self, req: GenerationRequest, *, required: bool = False) -> int:
         tokenizer = self._own_tokenizer(required=required)
         if tokenizer is None:
@@ -245,7 +239,7 @@ class RagdistillLLM(SpecPickling, ArtifactLoading, CustomLLM):
         text = render(req) if callable(render) else "\n".join(m.content for m in req.messages)
         # A rendered chat template holds its special tokens; a plain transcript gets them.
         special = not getattr(tokenizer, "chat_template", None)
-        with self._encoding():
+        with encoding_lock(self.component):
             return len(tokenizer.encode(text, add_special_tokens=special))
 
     def _usage(self, req: GenerationRequest, text: str) -> dict[str, int] | None:
@@ -253,7 +247,7 @@ class RagdistillLLM(SpecPickling, ArtifactLoading, CustomLLM):
         tokenizer = self._own_tokenizer(required=False)
         if tokenizer is None:
             return None
-        with self._encoding():
+        with encoding_lock(self.component):
             completion = len(tokenizer.encode(text, add_special_tokens=False))
         return {"prompt_tokens": self._prompt_tokens(req), "completion_tokens": completion}
 

@@ -6,6 +6,7 @@ reranker components live in their stage packages (``ragdistill.stages.embedder``
 ``ragdistill.stages.reranker``).
 """
 
+from ragdistill.hf._causal import encoding_lock
 from ragdistill.hf.generator import CausalLMGenerator
 from ragdistill.hf.query_transformers import (
     EXPAND_PROMPT,
@@ -23,5 +24,6 @@ __all__ = [
     "CausalLMGenerator",
     "LLMQueryTransformer",
     "Seq2SeqQueryTransformer",
+    "encoding_lock",
     "parse_queries",
 ]

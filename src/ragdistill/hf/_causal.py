@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,17 @@ class CausalLM:
     #: before it encodes: calls with other settings (prompts for another budget, a clipped
     #: query, a token count) in another thread could otherwise change them in between.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+
+def encoding_lock(component: object) -> AbstractContextManager[Any]:
+    """What to hold while encoding with ``component``'s tokenizer from outside it.
+
+    A Hugging Face generator's ``CausalLM.lock`` (see ``CausalLM.lock``): a token count
+    in a shim sets other truncation and padding on the tokenizer the generator shares.
+    A component without one (a remote API) needs nothing held.
+    """
+    lock = getattr(getattr(component, "lm", None), "lock", None)
+    return lock if lock is not None else nullcontext()
 
 
 def load_causal_lm(
