@@ -58,13 +58,13 @@ def train_peer(recipe: Recipe, out: Path, *, show_progress: bool = True) -> Path
     records what ran. A finished peer of the same recipe is returned without training; a
     killed run resumes from the trainer's last checkpoint under ``out / "checkpoints"``.
     """
-    from ragdistill.recipes import recipe_fingerprint
+    from ragdistill.recipes import recipe_fingerprints
 
     out = Path(out)
     model_dir = out / "model"
-    fingerprint = recipe_fingerprint(recipe)
+    fingerprint, *earlier = recipe_fingerprints(recipe)
     record = _read_record(out)
-    if record and record.get("fingerprint") != fingerprint:
+    if record and record.get("fingerprint") not in (fingerprint, *earlier):
         # Checkpoints or targets of another recipe must not be resumed into this one.
         raise ValueError(
             f"{out} holds the peer of another recipe ({record.get('recipe_name')!r}); "

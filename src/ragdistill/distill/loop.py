@@ -236,6 +236,7 @@ def train(
     *,
     output: Path,
     fingerprint: str,
+    also_resumes: Sequence[str] = (),
     device: str = "cpu",
     evaluate: Callable[[], dict[str, float]] | None = None,
     show_progress: bool = True,
@@ -250,6 +251,8 @@ def train(
     are passed on to the loss. ``order_of(epoch)`` is the epoch's input order when a stage
     composes its own batches (default: :func:`batch_orders`). ``callbacks`` default to
     those ``spec.callbacks`` names; each is told the step a resumed run starts from.
+    Checkpoints resume when they carry ``fingerprint`` or one of ``also_resumes`` (the
+    same recipe's older fingerprints: ``recipe_fingerprints(recipe)[1:]``).
 
     An ``Accelerator`` (:mod:`ragdistill.distill.accelerated`) owns precision
     (``train.mixed_precision``), gradient accumulation (a step is
@@ -311,7 +314,7 @@ def train(
     accelerator.wait_for_everyone()  # every process reads the checkpoints the main one left
     if (found := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(found, modules=modules, optimizer=optimizer, scheduler=scheduler)
-        if state.get("fingerprint") != fingerprint:
+        if state.get("fingerprint") not in (fingerprint, *also_resumes):
             raise ConfigError(
                 f"{output} holds checkpoints of a different recipe; use another output folder, "
                 "or pass --restart to discard them"

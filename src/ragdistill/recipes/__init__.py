@@ -34,7 +34,15 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 # tomllib: the stdlib module or its backport, for the modules that read TOML too.
-__all__ = ["Recipe", "load_recipe", "parse_recipe", "recipe_fingerprint", "tomllib"]
+__all__ = [
+    "OPERATIONAL_OPTIONS",
+    "Recipe",
+    "load_recipe",
+    "parse_recipe",
+    "recipe_fingerprint",
+    "recipe_fingerprints",
+    "tomllib",
+]
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -197,8 +205,49 @@ def _check_plugins(recipe: Recipe, registry: Registry, where: str) -> None:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+#: Options that say where, or in what slices, work runs, never what a student learns: a
+#: run resumes when only these changed (a CPU run continued on a GPU, a smaller teacher
+#: batch after running out of memory). Teacher outputs come from the teacher cache,
+#: keyed by the teacher's identity, whatever the batch or device that computed them.
+OPERATIONAL_OPTIONS: dict[str, frozenset[str]] = {
+    "runtime": frozenset({"device", "threads", "provider"}),
+    "teacher": frozenset({"device", "batch_size"}),
+    "student": frozenset({"device"}),
+    "train": frozenset({"checkpoint_every", "keep_checkpoints", "teacher_batch_size"}),
+}
+
+
 def recipe_fingerprint(recipe: Recipe) -> str:
-    """What must match for a checkpoint to be resumed (not output paths or eval knobs)."""
+    """What must match for a checkpoint to be resumed: not output paths, eval knobs or
+    :data:`OPERATIONAL_OPTIONS`, which hash at their defaults."""
+    return recipe_fingerprints(recipe)[0]
+
+
+def recipe_fingerprints(recipe: Recipe) -> tuple[str, ...]:
+    """:func:`recipe_fingerprint`, then the fingerprint checkpoints of this recipe carried
+    before operational options left it (when that differs): pass both to the training
+    loop so a run begun before the change still resumes."""
+    data = _fingerprinted(recipe)
+    before = _digest(data)
+    defaults = type(recipe.train)()
+    for section, keys in OPERATIONAL_OPTIONS.items():
+        table = data.get(section) or {}
+        if section == "train":  # fields: hashed at their defaults, as most recipes have them
+            table.update({key: getattr(defaults, key) for key in keys & set(table)})
+            continue
+        # Options of a pluggable table (and of its ensemble members): hashed as if unset.
+        for options in (table, *table.get("members", ())):
+            for key in keys & set(options):
+                del options[key]
+    now = _digest(data)
+    return (now,) if now == before else (now, before)
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _fingerprinted(recipe: Recipe) -> dict[str, Any]:
     from ragdistill.registry import default_registry
 
     stage = default_registry().stage(recipe.stage)
@@ -226,7 +275,7 @@ def recipe_fingerprint(recipe: Recipe) -> str:
             node[leaf] = options.pop(option)
     if options:
         data["stage_options"] = options
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return data
 
 
 def _fingerprinted_plugins(tables: dict[str, Any]) -> dict[str, Any]:

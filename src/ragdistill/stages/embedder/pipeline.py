@@ -32,7 +32,7 @@ from ragdistill.distill.dev_split import DEV_MAX as DEV_MAX
 from ragdistill.distill.dev_split import DEV_MIN as DEV_MIN
 from ragdistill.distill.dev_split import DEV_TOP, check_dev_metric, dev_indices, teacher_agreement
 from ragdistill.errors import ConfigError
-from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
+from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint, recipe_fingerprints
 from ragdistill.recipes.schema import TrainSpec
 from ragdistill.stages.embedder.options import EmbedderOptions
 from ragdistill.students.seeding import seeded_init
@@ -230,6 +230,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
         recipe.train,
         output=output,
         fingerprint=recipe_fingerprint(recipe),
+        also_resumes=recipe_fingerprints(recipe)[1:],
         device=device,
         evaluate=evaluate,
         show_progress=show_progress,

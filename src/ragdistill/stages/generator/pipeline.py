@@ -25,7 +25,7 @@ from ragdistill.errors import ConfigError
 from ragdistill.generation.asking import ask
 from ragdistill.generation.logprobs import logprob_converter
 from ragdistill.generation.rows import TrainRow, clean_answer, teacher_batch, token_row
-from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
+from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint, recipe_fingerprints
 from ragdistill.stages.generator.examples import GenerationExample
 from ragdistill.stages.generator.prompt import (
     EXPLAIN_INSTRUCTION,
@@ -180,6 +180,7 @@ def distill_generator(
         recipe.train,
         output=output,
         fingerprint=recipe_fingerprint(recipe),
+        also_resumes=recipe_fingerprints(recipe)[1:],
         device=setup.device,
         show_progress=show_progress,
     )

@@ -28,7 +28,7 @@ from ragdistill.generation.asking import ask
 from ragdistill.generation.logprobs import logprob_converter
 from ragdistill.generation.rows import TrainRow, teacher_batch, token_row
 from ragdistill.query_parsing import join_queries
-from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
+from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint, recipe_fingerprints
 from ragdistill.stages.query_transformer.data import QueryExample
 from ragdistill.stages.query_transformer.setup import QuerySetup, prepare
 from ragdistill.students.seeding import seeded_init
@@ -174,6 +174,7 @@ def distill_query_transformer(
         recipe.train,
         output=output,
         fingerprint=recipe_fingerprint(recipe),
+        also_resumes=recipe_fingerprints(recipe)[1:],
         device=setup.device,
         show_progress=show_progress,
     )

@@ -29,7 +29,7 @@ import numpy as np
 from ragdistill.artifacts import save_staged, write_manifest
 from ragdistill.config import build
 from ragdistill.errors import ConfigError
-from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint
+from ragdistill.recipes import Recipe, public_recipe, recipe_fingerprint, recipe_fingerprints
 from ragdistill.stages.reranker.mining import (
     MinedExample,
     mine_example,
@@ -165,6 +165,7 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
         recipe.train,
         output=output,
         fingerprint=recipe_fingerprint(recipe),
+        also_resumes=recipe_fingerprints(recipe)[1:],
         device=setup.device,
         evaluate=evaluate,
         show_progress=show_progress,
