@@ -276,7 +276,7 @@ def rows_for(name: str, ab: dict, out: Path, budget: Budget) -> tuple[list[list[
         if row.on_frontier and row.pays:
             bars.append(row.name)
         elif row.on_frontier and row.pays is None and row.role == "candidate":
-            bars.append(f"not {row.name} (no reference this fast to beat)")
+            bars.append(f"not {row.name} ({verdict(row)})")
     return rows, bars
 
 
@@ -333,6 +333,14 @@ def quantization_and_peer(ab: dict) -> list[str]:
         lines.append(f"- **{arm}**: {kept.share:.1%} of the teacher's nDCG@10 (CI {kept.low:.1%} to "
                      f"{kept.high:.1%}) at {speed:.1f}x its query-encode speed; "
                      f"bar (>= 95% at >= 15x): {met}.")  # fmt: skip
+    for ref in REFERENCES:
+        try:
+            c = result.comparison("ndcg@10", ref, "teacher")
+        except KeyError:
+            continue
+        lines.append(f"- **Headroom over {ref}**: the teacher leads it by {-c.diff:+.4f} "
+                     f"[{-c.high:+.4f}, {-c.low:+.4f}] nDCG@10: about the most a student of "
+                     "this teacher can hope to beat it by.")  # fmt: skip
     for arm, start in STARTS.items():
         try:
             c = result.comparison("ndcg@10", arm, start)

@@ -181,5 +181,32 @@ def test_a_faster_arm_has_a_speedup_above_one_and_is_compared_with_faster_refere
     assert rows["slow-ref"].speedup == pytest.approx(6.0)
     assert set(rows["student"].against) == {"fast-ref"} and rows["student"].pays
     assert rows["student"].on_frontier and not rows["fast-ref"].on_frontier
+    assert rows["student"].fastest_slower is None
     points = {p["name"]: p["speed"] for p in speed_points(result, "ndcg@10")}
     assert points["student"] == pytest.approx(10.0) and points["teacher"] == pytest.approx(1.0)
+
+
+def test_an_arm_faster_than_every_reference_is_set_beside_the_fastest() -> None:
+    """No reference is as fast, so the bar is not met; the row still says how it fares
+    against the fastest reference, which is what a user at that speed would weigh."""
+    from ragdistill.ab.result import Comparison
+    from ragdistill.stages.embedder.ab_result import ABResult, ArmResult
+    from ragdistill.stages.embedder.frontier import frontier_rows, verdict
+
+    def arm(name: str, role: str, qps: float, ndcg: float) -> ArmResult:
+        return ArmResult(name=name, embedder={}, fingerprint="", collection="", role=role,
+                         metrics={"ndcg@10": ndcg}, metric_ci={"ndcg@10": [ndcg, ndcg]},
+                         query_throughput_per_s=qps)  # fmt: skip
+
+    arms = [arm("teacher", "teacher", 50, 0.8), arm("rocket", "candidate", 2000, 0.7),
+            arm("slow-ref", "reference", 300, 0.78), arm("fast-ref", "reference", 1500, 0.6)]  # fmt: skip
+    comparisons = [Comparison("ndcg@10", "rocket", ref, d, lo, d + 0.02, 0.95)
+                   for ref, d, lo in (("slow-ref", -0.08, -0.1), ("fast-ref", 0.1, 0.06))]  # fmt: skip
+    result = ABResult(dataset={}, settings={}, query_ids=[], arms={a.name: a for a in arms},
+                      comparisons=comparisons)  # fmt: skip
+    row = {r.name: r for r in frontier_rows(result, "ndcg@10")}["rocket"]
+    assert row.against == {} and row.pays is None  # 1500 is under 80% of 2000
+    assert row.fastest_slower == ("fast-ref", pytest.approx(30.0), (0.1, 0.06, pytest.approx(0.12)))
+    assert verdict(row) == (
+        "no reference this fast; the fastest, at 30.0x: beats fast-ref (+0.100 [+0.060, +0.120])"
+    )

@@ -38,6 +38,10 @@ class FrontierRow:
     on_frontier: bool = False
     #: reference name -> (difference, low, high) for the references about as fast or faster.
     against: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    #: With none that fast: the fastest reference, its speedup and (difference, low, high).
+    #: Context, not the bar: an arm faster than every reference still only *pays* against
+    #: one of its own speed.
+    fastest_slower: tuple[str, float, tuple[float, float, float]] | None = None
 
     @property
     def pays(self) -> bool | None:
@@ -75,12 +79,26 @@ def frontier_rows(result: ABResult, metric: str) -> list[FrontierRow]:
         for ref in references:
             if not ref.speedup >= SIMILAR_SPEED * row.speedup:
                 continue
-            try:
-                c = result.comparison(metric, row.name, ref.name)
-            except KeyError:
-                continue
-            row.against[ref.name] = (c.diff, c.low, c.high)
+            if (c := _difference(result, metric, row.name, ref.name)) is not None:
+                row.against[ref.name] = c
+        if row.against:
+            continue
+        slower = [(ref, c) for ref in references
+                  if (c := _difference(result, metric, row.name, ref.name)) is not None]  # fmt: skip
+        if slower:
+            ref, c = max(slower, key=lambda found: found[0].speedup)
+            row.fastest_slower = (ref.name, ref.speedup, c)
     return sorted(rows.values(), key=lambda r: -r.speedup if math.isfinite(r.speedup) else 0)
+
+
+def _difference(
+    result: ABResult, metric: str, arm: str, reference: str
+) -> tuple[float, float, float] | None:
+    try:
+        c = result.comparison(metric, arm, reference)
+    except KeyError:
+        return None
+    return (c.diff, c.low, c.high)
 
 
 def _kept(result: ABResult, metric: str, name: str, teacher_mean: float) -> Any:
@@ -95,9 +113,14 @@ def verdict(row: FrontierRow) -> str:
     if row.role not in DISTILLED:
         return ""
     if not row.against:
-        return "no reference this fast"
-    parts = []
-    for ref, (diff, low, high) in row.against.items():
-        word = "beats" if low > 0 else "loses to" if high < 0 else "ties"
-        parts.append(f"{word} {ref} ({diff:+.3f} [{low:+.3f}, {high:+.3f}])")
-    return "; ".join(parts)
+        if row.fastest_slower is None:
+            return "no reference this fast"
+        ref, speed, c = row.fastest_slower
+        return f"no reference this fast; the fastest, at {speed:.1f}x: {_said(ref, c)}"
+    return "; ".join(_said(ref, c) for ref, c in row.against.items())
+
+
+def _said(ref: str, c: tuple[float, float, float]) -> str:
+    diff, low, high = c
+    word = "beats" if low > 0 else "loses to" if high < 0 else "ties"
+    return f"{word} {ref} ({diff:+.3f} [{low:+.3f}, {high:+.3f}])"
