@@ -122,6 +122,15 @@ class EchoGenerator(Generator):
         yield from self._pieces(req)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _teacher_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Teacher outputs of these tests go to a folder of the session, never to the user's
+    own teacher cache (as in the core suite's conftest)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAGDISTILL_TEACHER_CACHE", str(tmp_path_factory.mktemp("teacher-cache")))
+        yield
+
+
 @pytest.fixture
 def hashing_embedder() -> HashingEmbedder:
     return HashingEmbedder()

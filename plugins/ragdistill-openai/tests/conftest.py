@@ -13,6 +13,7 @@ from fake_server import FakeOpenAIServer
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Every test gets its own cache folder and no real API key from the environment.
     monkeypatch.setenv("RAGDISTILL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("RAGDISTILL_TEACHER_CACHE", raising=False)  # it would win over HOME
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
 
