@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -157,21 +158,25 @@ def test_a_sweep_table_leaves_the_recipe_fingerprint_alone(
     assert recipe_fingerprint(with_sweep) == recipe_fingerprint(plain)
 
 
+def _arm(name: str, role: str, qps: float, ndcg: float) -> Any:
+    """An arm of a synthetic result: its nDCG@10 (a CI of one point) and query speed."""
+    from ragdistill.stages.embedder.ab_result import ArmResult
+
+    return ArmResult(name=name, embedder={}, fingerprint="", collection="", role=role,
+                     metrics={"ndcg@10": ndcg}, metric_ci={"ndcg@10": [ndcg, ndcg]},
+                     query_throughput_per_s=qps)  # fmt: skip
+
+
 def test_a_faster_arm_has_a_speedup_above_one_and_is_compared_with_faster_references() -> None:
     """Speed is throughput over the teacher's: an arm encoding 10x the queries per second
     is 10x, and only references at 80% of its speed or more are held against it."""
     from ragdistill.ab.result import Comparison
     from ragdistill.stages.embedder.ab_report import speed_points
-    from ragdistill.stages.embedder.ab_result import ABResult, ArmResult
+    from ragdistill.stages.embedder.ab_result import ABResult
     from ragdistill.stages.embedder.frontier import frontier_rows
 
-    def arm(name: str, role: str, qps: float, ndcg: float) -> ArmResult:
-        return ArmResult(name=name, embedder={}, fingerprint="", collection="", role=role,
-                         metrics={"ndcg@10": ndcg}, metric_ci={"ndcg@10": [ndcg, ndcg]},
-                         query_throughput_per_s=qps)  # fmt: skip
-
-    arms = [arm("teacher", "teacher", 50, 0.8), arm("student", "candidate", 500, 0.75),
-            arm("slow-ref", "reference", 300, 0.78), arm("fast-ref", "reference", 450, 0.7)]  # fmt: skip
+    arms = [_arm("teacher", "teacher", 50, 0.8), _arm("student", "candidate", 500, 0.75),
+            _arm("slow-ref", "reference", 300, 0.78), _arm("fast-ref", "reference", 450, 0.7)]  # fmt: skip
     comparisons = [Comparison("ndcg@10", "student", ref, d, d - 0.01, d + 0.01, 0.95)
                    for ref, d in (("slow-ref", -0.03), ("fast-ref", 0.05))]  # fmt: skip
     result = ABResult(dataset={}, settings={}, query_ids=[], arms={a.name: a for a in arms},
@@ -190,16 +195,11 @@ def test_an_arm_faster_than_every_reference_is_set_beside_the_fastest() -> None:
     """No reference is as fast, so the bar is not met; the row still says how it fares
     against the fastest reference, which is what a user at that speed would weigh."""
     from ragdistill.ab.result import Comparison
-    from ragdistill.stages.embedder.ab_result import ABResult, ArmResult
+    from ragdistill.stages.embedder.ab_result import ABResult
     from ragdistill.stages.embedder.frontier import frontier_rows, verdict
 
-    def arm(name: str, role: str, qps: float, ndcg: float) -> ArmResult:
-        return ArmResult(name=name, embedder={}, fingerprint="", collection="", role=role,
-                         metrics={"ndcg@10": ndcg}, metric_ci={"ndcg@10": [ndcg, ndcg]},
-                         query_throughput_per_s=qps)  # fmt: skip
-
-    arms = [arm("teacher", "teacher", 50, 0.8), arm("rocket", "candidate", 2000, 0.7),
-            arm("slow-ref", "reference", 300, 0.78), arm("fast-ref", "reference", 1500, 0.6)]  # fmt: skip
+    arms = [_arm("teacher", "teacher", 50, 0.8), _arm("rocket", "candidate", 2000, 0.7),
+            _arm("slow-ref", "reference", 300, 0.78), _arm("fast-ref", "reference", 1500, 0.6)]  # fmt: skip
     comparisons = [Comparison("ndcg@10", "rocket", ref, d, lo, d + 0.02, 0.95)
                    for ref, d, lo in (("slow-ref", -0.08, -0.1), ("fast-ref", 0.1, 0.06))]  # fmt: skip
     result = ABResult(dataset={}, settings={}, query_ids=[], arms={a.name: a for a in arms},
