@@ -76,17 +76,12 @@ def frontier_rows(result: ABResult, metric: str) -> list[FrontierRow]:
         row.on_frontier = row.name in frontier
         if row.role not in DISTILLED:
             continue
-        for ref in references:
-            if not ref.speedup >= SIMILAR_SPEED * row.speedup:
-                continue
-            if (c := _difference(result, metric, row.name, ref.name)) is not None:
-                row.against[ref.name] = c
-        if row.against:
-            continue
-        slower = [(ref, c) for ref in references
-                  if (c := _difference(result, metric, row.name, ref.name)) is not None]  # fmt: skip
-        if slower:
-            ref, c = max(slower, key=lambda found: found[0].speedup)
+        compared = [(ref, c) for ref in references
+                    if (c := _difference(result, metric, row.name, ref.name)) is not None]  # fmt: skip
+        row.against = {ref.name: c for ref, c in compared
+                       if ref.speedup >= SIMILAR_SPEED * row.speedup}  # fmt: skip
+        if compared and not row.against:
+            ref, c = max(compared, key=lambda found: found[0].speedup)
             row.fastest_slower = (ref.name, ref.speedup, c)
     return sorted(rows.values(), key=lambda r: -r.speedup if math.isfinite(r.speedup) else 0)
 
