@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from pathlib import Path
 
 import pytest
 from ab_fixtures import BagOfWords
 
+from ragdistill.contracts import FloatArray, InputType
 from ragdistill.datasets import RetrievalDataset
 from ragdistill.errors import ConfigError
 from ragdistill.stages.embedder.ab import run_retrieval_ab
@@ -90,3 +92,40 @@ def test_a_dataset_without_queries_is_refused(judged: RetrievalDataset, tmp_path
     empty = RetrievalDataset("corpus-only", judged.corpus, {}, {}, chunk_size=None)
     with pytest.raises(ConfigError, match=r"no queries to run.*queries\.txt"):
         run(empty, tmp_path)
+
+
+class Recorded(BagOfWords):
+    """A bag of words that logs which arm encoded what, to see when speed is measured."""
+
+    def __init__(self, dim: int, salt: str, log: list[tuple[str, str, int]]) -> None:
+        super().__init__(dim, salt=salt)
+        self.log = log
+
+    def embed_batch(self, texts: list[str], *, input_type: InputType = "document") -> FloatArray:
+        self.log.append((self.salt, input_type, len(texts)))
+        return super().embed_batch(texts, input_type=input_type)
+
+
+def test_speed_is_measured_after_indexing_in_interleaved_rounds(
+    judged: RetrievalDataset, tmp_path: Path
+) -> None:
+    log: list[tuple[str, str, int]] = []
+    result = run_retrieval_ab(
+        judged, Recorded(512, "t", log), Recorded(6, "s", log), index_dir=tmp_path / "chroma",
+        k=10, cutoffs=(10,), n_bootstrap=200, throughput_texts=16, throughput_repeats=1,
+        throughput_rounds=3, warmup=1, show_progress=False,
+    )  # fmt: skip
+    # Batched query encodes are the speed passes (search encodes one query at a time).
+    speed = [i for i, (_, kind, n) in enumerate(log) if kind == "query" and n > 1]
+    last_search = max(i for i, (_, kind, n) in enumerate(log) if kind == "query" and n == 1)
+    assert min(speed) > last_search  # every arm indexed and searched first
+    order = [log[i][0] for i in speed]
+    runs = [arm for i, arm in enumerate(order) if i == 0 or order[i - 1] != arm]
+    assert runs == ["t", "s", "t", "s"]  # rounds: t s | s t | t s
+    for arm in result.arms.values():
+        assert len(arm.query_throughput_rounds) == len(arm.throughput_rounds) == 3
+        assert arm.query_throughput_per_s == statistics.median(arm.query_throughput_rounds)
+        assert arm.throughput_texts_per_s == statistics.median(arm.throughput_rounds)
+    assert result.settings["throughput_rounds"] == 3
+    page = write_html_report(result, tmp_path / "report.html").read_text()
+    assert "median of 3 rounds" in page

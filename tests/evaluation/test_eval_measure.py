@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from ragdistill.contracts import Embedder, FloatArray, InputType
 from ragdistill.evaluation.measure import (
     encode_throughput,
     folder_size_bytes,
+    interleaved_rounds,
     latency_stats,
     parameter_count,
     peak_memory_during,
@@ -87,3 +89,24 @@ def test_peak_memory_sees_a_transient_allocation() -> None:
     if peak is None:
         pytest.skip("no way to read peak memory here (not Linux, no psutil)")
     assert peak >= 30 * 1024 * 1024
+
+
+def test_interleaved_rounds_visit_every_measure_each_round_from_a_new_start() -> None:
+    calls: list[str] = []
+
+    def measure(name: str) -> Callable[[], float]:
+        def run() -> float:
+            calls.append(name)
+            return float(len(calls))
+
+        return run
+
+    values = interleaved_rounds({n: measure(n) for n in "abc"}, rounds=4)
+    # Each round runs every measure once, starting one later than the round before.
+    assert calls == list("abcbcacababc")
+    assert list(values) == list("abc")
+    assert values["a"] == [1.0, 6.0, 8.0, 10.0]
+    assert all(len(v) == 4 for v in values.values())
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        interleaved_rounds({"a": measure("a")}, rounds=0)
+    assert interleaved_rounds({}, rounds=2) == {}

@@ -11,7 +11,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ import numpy as np
 from ragdistill.contracts import Embedder, InputType
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,27 @@ def encode_throughput(
         embedder.embed_many(items, input_type=input_type, batch_size=batch_size)
         best = min(best, time.perf_counter() - start)
     return len(items) / max(best, 1e-9)
+
+
+def interleaved_rounds(measures: Mapping[K, Callable[[], T]], rounds: int) -> dict[K, list[T]]:
+    """Each measure, once per round, every round visiting all of them in turn.
+
+    Timing one arm after another lets the machine's load drift between arms: on a
+    shared CPU two arms of the same architecture measured minutes apart read 1.5x
+    apart. Rounds spread every arm over the whole measuring window, and each round
+    starts one arm later than the last, so no arm always runs first (cold) or right
+    after the heaviest one. Returns ``{name: [value per round]}`` in ``measures``'
+    order; report the median.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    names = list(measures)
+    out: dict[K, list[T]] = {name: [] for name in names}
+    for r in range(rounds):
+        shift = r % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            out[name].append(measures[name]())
+    return out
 
 
 def peak_memory_during(func: Callable[[], T]) -> tuple[T, int | None]:

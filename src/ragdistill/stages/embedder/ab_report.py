@@ -216,7 +216,8 @@ def _efficiency_table(r: ABResult) -> str:
         rows.append([
             name, arm.role, lat(arm, "total", "p50_ms"), lat(arm, "total", "p95_ms"),
             lat(arm, "encode", "p50_ms"), lat(arm, "search", "p50_ms"),
-            num(arm.throughput_texts_per_s, "{:.1f}"), num(arm.query_throughput_per_s, "{:.1f}"),
+            _rate(arm.throughput_texts_per_s, arm.throughput_rounds),
+            _rate(arm.query_throughput_per_s, arm.query_throughput_rounds),
             size_text(arm.model_size_bytes), num(arm.parameters, "{:,}"),
             size_text(arm.weights_bytes), size_text(arm.peak_memory_bytes),
             _index_cell(arm),
@@ -224,11 +225,22 @@ def _efficiency_table(r: ABResult) -> str:
     head = ["arm", "role", "p50 ms", "p95 ms", "encode p50", "search p50", "passages/s",
             "queries/s", "model size", "parameters", "weights in memory", "peak mem +",
             "index s"]  # fmt: skip
-    note = ("<p class=muted>Weights in memory: the parameters and buffers the arm holds (or "
-            "its ONNX graph). Peak mem +: resident memory growth while encoding the "
+    rounds = r.settings.get("throughput_rounds")
+    note = ("<p class=muted>Passages/s and queries/s: "
+            + (f"the median of {rounds} rounds taken over all arms in turn once every arm was "
+               "indexed (the range of the rounds in brackets), each round " if rounds else "")
+            + f"the best of {r.settings.get('throughput_repeats', 1)} passes. Weights in "
+            "memory: the parameters and buffers the arm holds (or its ONNX graph). Peak mem +: resident memory growth while encoding the "
             "throughput passages (activations), measured after freed memory was handed "
             "back to the system.</p>")  # fmt: skip
     return table(head, rows) + note
+
+
+def _rate(median: float | None, rounds: list[float]) -> str:
+    """A rate and, when it was measured in several rounds, their range."""
+    if len(rounds) < 2:
+        return num(median, "{:.1f}")
+    return f"{num(median, '{:.1f}')} ({min(rounds):.1f}-{max(rounds):.1f})"
 
 
 def _index_cell(arm: Any) -> str:

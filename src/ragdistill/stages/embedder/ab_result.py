@@ -32,6 +32,10 @@ class ArmResult:
     throughput_texts_per_s: float | None = None
     #: Queries per second encoding the evaluated queries in batches.
     query_throughput_per_s: float | None = None
+    #: Every round of the interleaved speed measurement (the two rates above are their
+    #: medians): how steady the machine was. Empty in results written before rounds.
+    throughput_rounds: list[float] = field(default_factory=list)
+    query_throughput_rounds: list[float] = field(default_factory=list)
     model_size_bytes: int | None = None
     parameters: int | None = None
     #: Bytes of the weights held in memory (parameters and buffers, or the ONNX graph).

@@ -53,6 +53,7 @@ def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True)
         max_queries=recipe.evaluate.max_queries,
         n_bootstrap=recipe.evaluate.bootstrap,
         throughput_repeats=recipe.evaluate.throughput_repeats,
+        throughput_rounds=recipe.evaluate.throughput_rounds,
         seed=recipe.train.seed,
         show_progress=show_progress,
     )

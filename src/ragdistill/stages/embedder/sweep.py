@@ -108,6 +108,7 @@ class SweepArms:
             max_queries=evaluate.max_queries,
             n_bootstrap=evaluate.bootstrap,
             throughput_repeats=evaluate.throughput_repeats,
+            throughput_rounds=evaluate.throughput_rounds,
             seed=self.recipe.train.seed,
             show_progress=show_progress,
         )
