@@ -238,6 +238,7 @@ def write_manifest(
     data_fingerprint: str | None = None,
     metrics: Mapping[str, Any] | None = None,
     load_options: Mapping[str, Any] | None = None,
+    recipe_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Checksum every file in ``root`` and write its manifest.
 
@@ -263,6 +264,9 @@ def write_manifest(
         "student": mask_secrets(dict(student or {})),
         "recipe": mask_secrets(dict(recipe or {})),
         "data_fingerprint": data_fingerprint,
+        # What trained it (ragdistill.recipes.recipe_fingerprint): a rerun of the same
+        # recipe finds its artifact done instead of saving it again.
+        "recipe_fingerprint": recipe_fingerprint,
         "metrics": dict(metrics or {}),
         "libraries": library_versions(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

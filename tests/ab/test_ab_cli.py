@@ -43,7 +43,7 @@ def test_ab_command_writes_json_and_report(tmp_path: Path, monkeypatch: pytest.M
         "--reference", str(other),
         "--dataset", "beir", "--data-path", str(data), "--data-option", "split=test",
         "--index-dir", str(tmp_path / "chroma"), "--out", str(out), "-k", "5",
-        "--max-queries", "5", "--n-bootstrap", "50", "-q",
+        "--max-queries", "5", "--n-bootstrap", "50", "--speed-rounds", "2", "-q",
     ]  # fmt: skip
     result = CliRunner().invoke(build_cli(), args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -52,6 +52,11 @@ def test_ab_command_writes_json_and_report(tmp_path: Path, monkeypatch: pytest.M
     assert len(data_out["query_ids"]) == 5
     student_arm = data_out["arms"]["student"]
     assert student_arm["model_size_bytes"] > 0 and student_arm["parameters"] > 0
+    assert (
+        data_out["settings"]["throughput_rounds"]
+        == len(student_arm["query_throughput_rounds"])
+        == 2
+    )
     assert data_out["arms"]["teacher"]["parameters"] > student_arm["parameters"]
     assert data_out["agreement"]["baseline"]["overlap@5"]["mean"] < 1.01
     # The reference is an arm of its own, compared with the teacher and the student with it.

@@ -92,8 +92,13 @@ def test_the_baseline_student_is_saved_with_a_manifest(workdir, tiny_st_path):
     assert (manifest["stage"], manifest["loader"]) == ("embedder", "sentence-transformers")
     assert manifest["student"]["options"]["keep_layers"] == [0]
     assert load_component(baseline, "embedder").embed_many(["a fee refund"]).shape == (1, 16)
-    # A baseline saved before baselines had manifests gets one when the run resumes.
+    # A baseline saved before baselines had manifests gets one when the run resumes. That
+    # release's artifact manifest did not name its recipe either, so the run is not skipped.
     (baseline / MANIFEST_NAME).unlink()
+    artifact = workdir / "out" / "student" / MANIFEST_NAME
+    artifact.write_text(
+        json.dumps({**json.loads(artifact.read_text()), "recipe_fingerprint": None})
+    )
     run_recipe(path, show_progress=False)
     assert read_manifest(baseline)["loader"] == "sentence-transformers"
 

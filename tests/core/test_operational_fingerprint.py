@@ -102,3 +102,48 @@ def test_a_distilled_embedder_resumes_on_another_device_and_teacher_batch(tmp_pa
     again = read_manifest(run_recipe(path, show_progress=False))["metrics"]
     assert again["train/steps"] == first["train/steps"]
     assert (tmp_path / "out" / "train_log.jsonl").read_text() == log  # nothing trained again
+
+
+def test_a_finished_run_returns_its_artifact_untouched(tmp_path, tiny_st_path, capsys):
+    """Re-running a finished recipe (a resumed sweep) neither evaluates nor saves again;
+    new data, an artifact from before manifests named their recipe, or --restart do."""
+    from ragdistill.artifacts import read_manifest
+    from ragdistill.distill import finished_artifact, run_recipe
+    from tests.core.tiny_beir import tiny_recipe, write_tiny_beir
+
+    write_tiny_beir(tmp_path / "beir")
+    path = tiny_recipe(tmp_path, tiny_st_path, tiny_st_path, tmp_path / "beir", extra="ab = false")
+    artifact = run_recipe(path, show_progress=False)
+    saved = read_manifest(artifact)
+    assert saved["recipe_fingerprint"] == recipe_fingerprint(load_recipe(path))
+    stamp = {f: (artifact / f).stat().st_mtime_ns for f in ("ragdistill.json", *saved["files"])}
+
+    assert run_recipe(path, show_progress=True) == artifact
+    assert "already distilled" in capsys.readouterr().out
+    assert {f: (artifact / f).stat().st_mtime_ns for f in stamp} == stamp
+
+    # A learning option changed: not this recipe's artifact.
+    changed = parse_recipe({**_table(path), "train": {**_table(path)["train"], "seed": 7}})
+    assert finished_artifact(changed) is None
+    # The same files with other contents: the data fingerprint differs, so it is saved anew.
+    with open(tmp_path / "beir" / "corpus.jsonl", "a") as fh:
+        fh.write(json.dumps({"_id": "d-new", "title": "new", "text": "one more passage"}) + "\n")
+    assert finished_artifact(load_recipe(path)) is None
+    resaved = read_manifest(run_recipe(path, show_progress=False))
+    assert resaved["data_fingerprint"] != saved["data_fingerprint"]
+    assert finished_artifact(load_recipe(path)) == artifact
+
+    # An artifact saved before manifests named their recipe is saved once more, then kept.
+    manifest = json.loads((artifact / "ragdistill.json").read_text())
+    del manifest["recipe_fingerprint"]
+    (artifact / "ragdistill.json").write_text(json.dumps(manifest))
+    assert finished_artifact(load_recipe(path)) is None
+    assert read_manifest(run_recipe(path, show_progress=False))["recipe_fingerprint"]
+    (artifact / "model.safetensors").unlink()  # a listed file gone: not finished
+    assert finished_artifact(load_recipe(path)) is None
+
+
+def _table(path):
+    from ragdistill.recipes import tomllib
+
+    return tomllib.loads(path.read_text())

@@ -37,7 +37,7 @@ def distill(
     if check:
         click.echo(f"{recipe}: valid {parsed.stage} recipe {parsed.name!r}")
         return
-    from ragdistill.distill import run_recipe, stage_of_recipe
+    from ragdistill.distill import distill_once, run_recipe, stage_of_recipe
     from ragdistill.distill.accelerated import launch_command, launched
     from ragdistill.distill.checkpoint import latest_checkpoint
     from ragdistill.distill.lock import hold_output
@@ -48,7 +48,8 @@ def distill(
         done = subprocess.run(launch_command(processes, ["distill", str(recipe), *flags]))
         raise SystemExit(done.returncode)
     if index > 0:  # a worker: the main process holds the output folder and writes it
-        stage_of_recipe(parsed).distill(parsed, restart=restart, show_progress=False)
+        # The same test as the main process's, on the same files: all skip or all train.
+        distill_once(stage_of_recipe(parsed), parsed, restart=restart, show_progress=False)
         _leave_group()
         return
     # The A/B writes into the output folder too: one run holds it from start to end.

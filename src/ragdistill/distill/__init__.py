@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from ragdistill.distill.lock import hold_output
 from ragdistill.recipes import Recipe, load_recipe
 from ragdistill.stage import DistillationStage
+
+log = logging.getLogger(__name__)
 
 
 def stage_of_recipe(recipe: Recipe) -> DistillationStage[Any]:
@@ -29,4 +32,48 @@ def run_recipe(
         recipe = load_recipe(recipe)
     stage = stage_of_recipe(recipe)
     with hold_output(recipe.output):
-        return stage.distill(recipe, restart=restart, show_progress=show_progress)
+        return distill_once(stage, recipe, restart=restart, show_progress=show_progress)
+
+
+def distill_once(
+    stage: DistillationStage[Any], recipe: Recipe, *, restart: bool, show_progress: bool
+) -> Path:
+    """``stage.distill(recipe)``, unless a run of this very recipe already saved its
+    artifact (:func:`finished_artifact`): then that artifact, untouched. A finished run
+    would otherwise load its data and teacher outputs, evaluate and save it once more."""
+    if not restart and (done := finished_artifact(recipe)) is not None:
+        log.info("%s: already distilled into %s", recipe.name, done)
+        if show_progress:
+            print(f"{recipe.name}: already distilled ({done}); --restart trains it again")
+        return done
+    return stage.distill(recipe, restart=restart, show_progress=show_progress)
+
+
+def finished_artifact(recipe: Recipe) -> Path | None:
+    """The artifact in the recipe's output, when its manifest says this recipe trained it
+    (its fingerprint, or one an older release gave the same recipe) on the same data, and
+    every file it lists is there; None otherwise, and for artifacts saved before
+    manifests carried the fingerprint."""
+    from ragdistill.artifacts import read_manifest
+    from ragdistill.config import build
+    from ragdistill.errors import RagdistillError
+    from ragdistill.recipes import recipe_fingerprints
+    from ragdistill.registry import default_registry
+    from ragdistill.students import artifact_dir
+
+    folder = artifact_dir(Path(recipe.output))
+    try:
+        manifest = read_manifest(folder)
+    except RagdistillError:  # damaged: the stage's run saves it anew
+        return None
+    if manifest is None or manifest.get("recipe_fingerprint") not in recipe_fingerprints(recipe):
+        return None
+    if any(not (folder / rel).is_file() for rel in manifest["files"]):
+        return None
+    if (saved := manifest.get("data_fingerprint")) is not None:
+        # The data options may name the same files with new contents.
+        data = recipe.data
+        dataset = build(default_registry().dataset(data.dataset), data.options, "data").load()
+        if dataset.fingerprint() != saved:
+            return None
+    return folder

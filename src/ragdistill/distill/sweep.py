@@ -87,7 +87,7 @@ def run_sweep(
     every candidate already distilled); ``restart`` discards the named candidates'
     checkpoints.
     """
-    from ragdistill.distill import stage_of_recipe
+    from ragdistill.distill import distill_once, stage_of_recipe
     from ragdistill.distill.lock import hold_output
 
     stage = stage_of_recipe(recipe)
@@ -110,7 +110,7 @@ def run_sweep(
         if show_progress:
             print(f"sweep candidate {number} of {len(recipes)}: {name} -> {sub.output}", flush=True)
         with hold_output(sub.output):
-            artifacts[name] = stage.distill(sub, restart=restart, show_progress=show_progress)
+            artifacts[name] = distill_once(stage, sub, restart=restart, show_progress=show_progress)
     if not evaluate:
         return None
     with hold_output(sweep_folder(recipe)):

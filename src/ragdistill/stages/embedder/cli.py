@@ -34,6 +34,14 @@ from ragdistill.cli.common import dataset_flags, runtime_flags
               help="Documents retrieved per query.")  # fmt: skip
 @click.option("--n-bootstrap", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--speed-rounds",
+    type=click.IntRange(1, 50),
+    default=3,
+    show_default=True,
+    help="Rounds of the encode-speed measurement, every arm in turn once all are "
+    "indexed; the median round counts (more rounds: steadier on a busy machine).",
+)
 @click.option("--chroma-host", help="Use a Chroma server instead of the embedded store.")
 @click.option("--chroma-port", type=int, help="Port of the Chroma server (default 8000).")
 @click.option("--rebuild", is_flag=True, help="Drop and rebuild the indexes.")
@@ -56,6 +64,7 @@ def ab(
     k: int,
     n_bootstrap: int,
     seed: int,
+    speed_rounds: int,
     chroma_host: str | None,
     chroma_port: int | None,
     rebuild: bool,
@@ -113,6 +122,7 @@ def ab(
         rebuild=rebuild,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        throughput_rounds=speed_rounds,
         show_progress=not quiet,
     )
     result.to_json(out / "ab.json")

@@ -254,6 +254,7 @@ def distill_embedder(recipe: Recipe, *, restart: bool = False, show_progress: bo
             teacher=teacher.describe(),
             student=student.describe(),
             recipe=public_recipe(recipe),
+            recipe_fingerprint=recipe_fingerprint(recipe),
             data_fingerprint=dataset.fingerprint(),
             metrics={
                 **{f"eval/{k}": v for k, v in final.items()},

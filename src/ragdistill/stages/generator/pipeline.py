@@ -239,6 +239,7 @@ def save(model: Any, student: Any, folder: Path, *, recipe: Recipe | None,
         extra = {
             "teacher": setup.teacher.describe(),
             "recipe": public_recipe(recipe),
+            "recipe_fingerprint": recipe_fingerprint(recipe),
             "data_fingerprint": setup.dataset.fingerprint(),
             "metrics": metrics or {},
         }

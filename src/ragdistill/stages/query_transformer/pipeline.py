@@ -223,6 +223,7 @@ def save(model: Any, student: Any, folder: Path, setup: QuerySetup, *, recipe: R
         extra = {
             "teacher": setup.teacher.describe(),  # type: ignore[attr-defined]
             "recipe": public_recipe(recipe),
+            "recipe_fingerprint": recipe_fingerprint(recipe),
             "data_fingerprint": setup.dataset.fingerprint(),
             "metrics": metrics or {},
         }

@@ -188,6 +188,7 @@ def distill_reranker(recipe: Recipe, *, restart: bool = False, show_progress: bo
         write_manifest(staging, stage="reranker", loader=student.loader,
                        load_options=student.load_options(), teacher=setup.teacher.describe(),
                        student=student.describe(), recipe=public_recipe(recipe),
+                       recipe_fingerprint=recipe_fingerprint(recipe),
                        data_fingerprint=setup.dataset.fingerprint(), metrics=metrics)  # fmt: skip
 
     save_staged(model, artifact, artifact_manifest, what="the distilled student")
