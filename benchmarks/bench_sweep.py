@@ -331,7 +331,7 @@ def quantization_and_peer(ab: dict) -> list[str]:
         )
         if kept is None:  # a teacher scoring 0 leaves no share to speak of
             continue
-        speed = result.arms[arm].query_throughput_per_s / teacher.query_throughput_per_s
+        speed = result.arms[arm].query_speedup(teacher) or math.nan
         met = "met" if kept.share >= 0.95 and speed >= 15 else "not met"
         lines.append(f"- **{arm}**: {kept.share:.1%} of the teacher's nDCG@10 (CI {kept.low:.1%} to "
                      f"{kept.high:.1%}) at {speed:.1f}x its query-encode speed; "
@@ -395,12 +395,15 @@ def main() -> None:
     for budget in BUDGETS.values():
         out = args.runs / budget.folder
         missing = []
-        for name in names:
-            if not (out / name / "sweep" / "ab.json").is_file():
-                missing += [name] if (out / name).is_dir() else []
-                sections += _carried(name, budget)
+        # Every set with results is rendered; a set without is carried over from the
+        # section as it stands, so no run (of one set, or on a fresh machine) erases one.
+        for name in DATA:
+            if (out / name / "sweep" / "ab.json").is_file():
+                sections += _section(name, load(name, out), out, budget)
                 continue
-            sections += _section(name, load(name, out), out, budget)
+            if name in names and (out / name).is_dir():
+                missing.append(name)
+            sections += _carried(name, budget, running=name in missing)
         if missing:
             status.append(_partial(missing, out, budget))
     if not sections and not status:
@@ -434,7 +437,9 @@ def _section(name: str, ab: dict, out: Path, budget: Budget) -> list[str]:
     print(table(rows))
     return [
         f"### {name}, {budget.about}", "",
-        f"{DATA[name][1]}. {len(ab['query_ids'])} queries. Budget: {budget.describe()}.", "",
+        f"{DATA[name][1]}. {len(ab['query_ids'])} queries. Budget: {budget.describe()}."
+        + (f" {ROUNDS_NOTE.format(rounds)}" if (rounds := ab["settings"].get("throughput_rounds"))
+           else ""), "",
         table(rows), "",
         f"- **Bar** (a distilled student on the frontier beats every reference at similar "
         f"or higher speed, CI low > 0): met by {passed}.",
@@ -444,24 +449,34 @@ def _section(name: str, ab: dict, out: Path, budget: Budget) -> list[str]:
     ]  # fmt: skip
 
 
-CARRIED = (
-    "*Carried over from an earlier run: its results folder is not on this machine, so this "
-    "table was not rewritten. Its speeds were taken one arm after another, before speed was "
-    "measured in interleaved rounds, and drifted with the machine's load: on SciFact "
-    "paraphrase-MiniLM-L3-v2@int8 read 32.4x and its distilled copy 47.7x, the same "
-    "architecture; re-timed in rounds later, it and an untrained copy read 24.6x and 24.4x. "
-    "Read its speed columns and the verdicts that rest on them with that in mind.*"
+#: Opens the note above a table carried over from an earlier run.
+CARRIED = "*Carried over from an earlier run"
+DRIFT = (
+    " Its speeds were taken one arm after another, before speed was measured in "
+    "interleaved rounds, and drifted with the machine's load: on SciFact "
+    "paraphrase-MiniLM-L3-v2@int8 read 32.4x and paraphrase-l3@int8 (the same architecture, "
+    "distilled) 47.7x; timed later in rounds, paraphrase-MiniLM-L3-v2@int8 read 24.6x and an "
+    "untrained model of the same architecture 24.4x. Read its speed columns and the verdicts "
+    "that rest on them with that in mind."
 )
+#: Said under the heading of a table whose speeds were measured in rounds.
+ROUNDS_NOTE = "Speed measured in {} interleaved rounds."
 
 
-def _carried(name: str, budget: Budget) -> list[str]:
-    """A set's table as BENCHMARKS.md holds it, when its results are not on this machine:
-    a fresh machine must not erase the only record of a run that took an hour."""
+def _carried(name: str, budget: Budget, *, running: bool) -> list[str]:
+    """A set's table as BENCHMARKS.md holds it, when its results are not on this machine
+    (or not finished): a fresh machine must not erase the only record of an hour's run."""
     body = read_subsection(ROOT / "BENCHMARKS.md", "frontier", f"{name}, {budget.about}")
     if body is None:
         return []
-    note = [] if body.startswith(CARRIED) else [CARRIED, ""]
-    return [f"### {name}, {budget.about}", "", *note, body, ""]
+    if body.startswith(CARRIED):  # the note of an earlier carry-over: written anew
+        body = body.split("\n\n", 1)[1] if "\n\n" in body else ""
+    why = ("while this set's new run is in progress (see Partial above)" if running
+           else "because its results folder is not on this machine")  # fmt: skip
+    note = f"{CARRIED}, {why}: this table was not rewritten."
+    if ROUNDS_NOTE.split("{}")[1].strip() not in body:
+        note += DRIFT
+    return [f"### {name}, {budget.about}", "", note + "*", "", body, ""]
 
 
 def _partial(names: list[str], out: Path, budget: Budget) -> str:

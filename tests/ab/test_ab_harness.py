@@ -129,3 +129,21 @@ def test_speed_is_measured_after_indexing_in_interleaved_rounds(
     assert result.settings["throughput_rounds"] == 3
     page = write_html_report(result, tmp_path / "report.html").read_text()
     assert "median of 3 rounds" in page
+
+
+def test_speedups_compare_arms_round_by_round() -> None:
+    from ragdistill.stages.embedder.ab_result import ArmResult
+
+    def arm(rounds: list[float]) -> ArmResult:
+        return ArmResult(name="x", embedder={}, fingerprint="f", collection="c",
+                         query_throughput_per_s=statistics.median(rounds),
+                         query_throughput_rounds=rounds, throughput_texts_per_s=2.0)  # fmt: skip
+
+    # Round ratios 10, 10 and 3: the machine slowed the teacher in round 3 alone.
+    student, teacher = arm([100.0, 40.0, 90.0]), arm([10.0, 4.0, 30.0])
+    assert student.query_speedup(teacher) == 10.0
+    assert statistics.median([100, 40, 90]) / statistics.median([10, 4, 30]) == 9.0
+    # Results from before rounds: the ratio of the two rates.
+    student.query_throughput_rounds = []
+    assert student.query_speedup(teacher) == 9.0
+    assert student.passage_speedup(teacher) == 1.0 and student.query_speedup(None) is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -104,9 +105,10 @@ def test_a_distilled_embedder_resumes_on_another_device_and_teacher_batch(tmp_pa
     assert (tmp_path / "out" / "train_log.jsonl").read_text() == log  # nothing trained again
 
 
-def test_a_finished_run_returns_its_artifact_untouched(tmp_path, tiny_st_path, capsys):
+def test_a_finished_run_returns_its_artifact_untouched(tmp_path, tiny_st_path, capsys, monkeypatch):
     """Re-running a finished recipe (a resumed sweep) neither evaluates nor saves again;
-    new data, an artifact from before manifests named their recipe, or --restart do."""
+    a missing baseline or file, or an artifact from before manifests named their recipe,
+    is run again."""
     from ragdistill.artifacts import read_manifest
     from ragdistill.distill import finished_artifact, run_recipe
     from tests.core.tiny_beir import tiny_recipe, write_tiny_beir
@@ -121,16 +123,27 @@ def test_a_finished_run_returns_its_artifact_untouched(tmp_path, tiny_st_path, c
     assert run_recipe(path, show_progress=True) == artifact
     assert "already distilled" in capsys.readouterr().out
     assert {f: (artifact / f).stat().st_mtime_ns for f in stamp} == stamp
+    # --processes 2 on a finished recipe starts no process group: nothing to train.
+    from click.testing import CliRunner
+
+    from ragdistill.cli import build_cli
+
+    def no_launch(*args, **kwargs):
+        raise AssertionError(f"a finished recipe launched {args}")
+
+    monkeypatch.setattr("ragdistill.cli.distill_cmd.subprocess.run", no_launch)
+    done = CliRunner().invoke(build_cli(), ["distill", "--processes", "2", str(path)])
+    assert done.exit_code == 0, done.output
+    assert "already distilled" in done.output and "resuming from checkpoint" not in done.output
+    assert {f: (artifact / f).stat().st_mtime_ns for f in stamp} == stamp
 
     # A learning option changed: not this recipe's artifact.
     changed = parse_recipe({**_table(path), "train": {**_table(path)["train"], "seed": 7}})
     assert finished_artifact(changed) is None
-    # The same files with other contents: the data fingerprint differs, so it is saved anew.
-    with open(tmp_path / "beir" / "corpus.jsonl", "a") as fh:
-        fh.write(json.dumps({"_id": "d-new", "title": "new", "text": "one more passage"}) + "\n")
+    # The student before distillation gone while the A/B wants it: the run saves it again.
+    shutil.rmtree(tmp_path / "out" / "baseline")
     assert finished_artifact(load_recipe(path)) is None
-    resaved = read_manifest(run_recipe(path, show_progress=False))
-    assert resaved["data_fingerprint"] != saved["data_fingerprint"]
+    run_recipe(path, show_progress=False)
     assert finished_artifact(load_recipe(path)) == artifact
 
     # An artifact saved before manifests named their recipe is saved once more, then kept.

@@ -28,7 +28,8 @@ def distill(
     """Distill a teacher into a student as RECIPE (a TOML file) describes.
 
     Re-running the same recipe resumes from its last checkpoint and reuses every cached
-    teacher output. Under ``accelerate launch`` (or with ``--processes N``) every process
+    teacher output; once it has finished, it reuses the artifact (--restart trains
+    again). Under ``accelerate launch`` (or with ``--processes N``) every process
     runs the recipe; only the first writes the output folder and runs the A/B.
     """
     from ragdistill.recipes import load_recipe
@@ -37,13 +38,15 @@ def distill(
     if check:
         click.echo(f"{recipe}: valid {parsed.stage} recipe {parsed.name!r}")
         return
-    from ragdistill.distill import distill_once, run_recipe, stage_of_recipe
+    from ragdistill.distill import distill_once, finished_artifact, run_recipe, stage_of_recipe
     from ragdistill.distill.accelerated import launch_command, launched
     from ragdistill.distill.checkpoint import latest_checkpoint
     from ragdistill.distill.lock import hold_output
 
     index, count = launched()
-    if processes > 1 and count == 1:
+    done_before = None if restart else finished_artifact(parsed)
+    # Finished: nothing to train, so no process group to start (the A/B runs here).
+    if processes > 1 and count == 1 and done_before is None:
         flags = [f for f, on in [("--restart", restart), ("--no-ab", no_ab), ("-q", quiet)] if on]
         done = subprocess.run(launch_command(processes, ["distill", str(recipe), *flags]))
         raise SystemExit(done.returncode)
@@ -55,7 +58,7 @@ def distill(
     # The A/B writes into the output folder too: one run holds it from start to end.
     with hold_output(Path(parsed.output)):
         found = None if restart else latest_checkpoint(Path(parsed.output) / "checkpoints")
-        if found is not None:
+        if found is not None and done_before is None:
             click.echo(f"resuming from checkpoint {found.name}")
         artifact = run_recipe(parsed, restart=restart, show_progress=not quiet)
         click.echo(f"student artifact: {artifact}")

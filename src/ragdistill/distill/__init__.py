@@ -51,17 +51,21 @@ def distill_once(
 
 def finished_artifact(recipe: Recipe) -> Path | None:
     """The artifact in the recipe's output, when its manifest says this recipe trained it
-    (its fingerprint, or one an older release gave the same recipe) on the same data, and
-    every file it lists is there; None otherwise, and for artifacts saved before
-    manifests carried the fingerprint."""
-    from ragdistill.artifacts import read_manifest
-    from ragdistill.config import build
+    (its fingerprint, or one an older release gave the same recipe), every file it lists
+    is there, and so is the student before distillation where the A/B asks for one;
+    None otherwise, and for artifacts saved before manifests carried the fingerprint.
+
+    The data is not re-read: like a checkpoint resume, a finished run of the same recipe
+    on changed files needs ``restart`` (its manifest keeps the fingerprint of the data
+    it was trained on).
+    """
+    from ragdistill.artifacts import MANIFEST_NAME, read_manifest
     from ragdistill.errors import RagdistillError
     from ragdistill.recipes import recipe_fingerprints
-    from ragdistill.registry import default_registry
     from ragdistill.students import artifact_dir
 
-    folder = artifact_dir(Path(recipe.output))
+    output = Path(recipe.output)
+    folder = artifact_dir(output)
     try:
         manifest = read_manifest(folder)
     except RagdistillError:  # damaged: the stage's run saves it anew
@@ -70,10 +74,7 @@ def finished_artifact(recipe: Recipe) -> Path | None:
         return None
     if any(not (folder / rel).is_file() for rel in manifest["files"]):
         return None
-    if (saved := manifest.get("data_fingerprint")) is not None:
-        # The data options may name the same files with new contents.
-        data = recipe.data
-        dataset = build(default_registry().dataset(data.dataset), data.options, "data").load()
-        if dataset.fingerprint() != saved:
-            return None
+    # The stages save the student before distillation while they set up training.
+    if recipe.evaluate.baseline and not (output / "baseline" / MANIFEST_NAME).is_file():
+        return None
     return folder

@@ -113,9 +113,9 @@ def interleaved_rounds(measures: Mapping[K, Callable[[], T]], rounds: int) -> di
     Timing one arm after another lets the machine's load drift between arms: on a
     shared CPU two arms of the same architecture measured minutes apart read 1.5x
     apart. Rounds spread every arm over the whole measuring window, and each round
-    starts one arm later than the last, so no arm always runs first (cold) or right
-    after the heaviest one. Returns ``{name: [value per round]}`` in ``measures``'
-    order; report the median.
+    starts one arm later than the last (the cyclic order stays), so no arm is always
+    the first one timed. Returns ``{name: [value per round]}`` in ``measures``' order:
+    report the median, or compare two arms round by round.
     """
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")

@@ -118,6 +118,11 @@ def run_arms(
 
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
+    if throughput_rounds < 1 or throughput_repeats < 1:
+        raise ConfigError(
+            "throughput_rounds and throughput_repeats must be >= 1, got "
+            f"{throughput_rounds} and {throughput_repeats}"
+        )
     if control not in arms:
         raise ConfigError(f"the control arm {control!r} is not among the arms {sorted(arms)}")
     for arm, ref in pairs:
@@ -223,22 +228,23 @@ def _measure_speed(
     batch_size: int,
 ) -> dict[str, tuple[list[float], list[float], int | None]]:
     """Per arm: passages/s and queries/s of every round, and the peak memory growth of
-    its first passage pass."""
-    peaks: dict[str, int | None] = {}
+    one untimed pass over the passages (measuring memory costs time of its own)."""
+    peaks = {
+        name: peak_memory_during(
+            partial(embedder.embed_many, list(passages), batch_size=batch_size)
+        )[1]
+        for name, embedder in arms.items()
+    }
 
-    def measure(name: str, embedder: Embedder) -> tuple[float, float]:
+    def measure(embedder: Embedder) -> tuple[float, float]:
         encode = partial(encode_throughput, embedder, batch_size=batch_size, repeats=repeats)
-        if name in peaks:
-            passage_speed = encode(passages)
-        else:
-            passage_speed, peaks[name] = peak_memory_during(partial(encode, passages))
-        return passage_speed, encode(queries, input_type="query")
+        return encode(passages), encode(queries, input_type="query")
 
     measured = interleaved_rounds(
-        {name: partial(measure, name, embedder) for name, embedder in arms.items()}, rounds
+        {name: partial(measure, embedder) for name, embedder in arms.items()}, rounds
     )
     return {
-        name: ([p for p, _ in values], [q for _, q in values], peaks.get(name))
+        name: ([p for p, _ in values], [q for _, q in values], peaks[name])
         for name, values in measured.items()
     }
 

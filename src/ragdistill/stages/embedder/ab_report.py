@@ -225,14 +225,15 @@ def _efficiency_table(r: ABResult) -> str:
     head = ["arm", "role", "p50 ms", "p95 ms", "encode p50", "search p50", "passages/s",
             "queries/s", "model size", "parameters", "weights in memory", "peak mem +",
             "index s"]  # fmt: skip
-    rounds = r.settings.get("throughput_rounds")
+    rounds = r.settings.get("throughput_rounds") or 1
     note = ("<p class=muted>Passages/s and queries/s: "
             + (f"the median of {rounds} rounds taken over all arms in turn once every arm was "
-               "indexed (the range of the rounds in brackets), each round " if rounds else "")
+               "indexed (the range of the rounds in parentheses), each round " if rounds > 1
+               else "")
             + f"the best of {r.settings.get('throughput_repeats', 1)} passes. Weights in "
             "memory: the parameters and buffers the arm holds (or its ONNX graph). Peak mem +: resident memory growth while encoding the "
-            "throughput passages (activations), measured after freed memory was handed "
-            "back to the system.</p>")  # fmt: skip
+            "throughput passages (activations), in an untimed pass after freed memory was "
+            "handed back to the system.</p>")  # fmt: skip
     return table(head, rows) + note
 
 
@@ -312,12 +313,10 @@ def _plots(r: ABResult) -> list[tuple[str, str]]:
 def speed_points(r: ABResult, metric: str) -> list[dict[str, Any]]:
     """Each arm's ``metric`` (with its CI) and query-encode speed over the teacher's."""
     teacher = r.arms.get("teacher")
-    base = teacher.query_throughput_per_s if teacher else None
     points = []
     for name, arm in r.arms.items():
         low, high = arm.metric_ci.get(metric, [math.nan, math.nan])
-        # Throughputs, not times: the arm's over the teacher's is how many times faster it is.
-        speed = speed_ratio(arm.query_throughput_per_s, base)
+        speed = arm.query_speedup(teacher)
         points.append({"name": name, "role": arm.role, "quality": arm.metrics.get(metric, math.nan),
                        "low": low, "high": high,
                        "speed": math.nan if speed is None else speed})  # fmt: skip

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragdistill.ab.headline import speed_ratio
 from ragdistill.ab.result import Comparison, ResultFile
 
 
@@ -47,6 +49,34 @@ class ArmResult:
     #: The arm's index was built through its output cache (``index_embedders``), not by
     #: its own model in this run: its index time and memory growth are not the model's.
     outputs_cached: bool = False
+
+    def query_speedup(self, base: ArmResult | None) -> float | None:
+        """How many times faster this arm encodes queries than ``base`` (see
+        :func:`round_speedup`); None when a rate is missing."""
+        if base is None:
+            return None
+        return round_speedup(self.query_throughput_rounds, base.query_throughput_rounds,
+                             self.query_throughput_per_s, base.query_throughput_per_s)  # fmt: skip
+
+    def passage_speedup(self, base: ArmResult | None) -> float | None:
+        """The same for encoding passages (what indexing a corpus costs)."""
+        if base is None:
+            return None
+        return round_speedup(self.throughput_rounds, base.throughput_rounds,
+                             self.throughput_texts_per_s, base.throughput_texts_per_s)  # fmt: skip
+
+
+def round_speedup(
+    mine: list[float], theirs: list[float], rate: float | None, base_rate: float | None
+) -> float | None:
+    """One arm's rate over another's. Arms measured in the same rounds are compared round
+    by round and the median ratio counts, so load that drifts from one round to the next
+    cancels; otherwise (results written before rounds) the ratio of the two rates."""
+    if mine and len(mine) == len(theirs):
+        ratios = [r for a, b in zip(mine, theirs) if (r := speed_ratio(a, b)) is not None]
+        if ratios:
+            return statistics.median(ratios)
+    return speed_ratio(rate, base_rate)
 
 
 @dataclass

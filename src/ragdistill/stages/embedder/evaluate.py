@@ -9,6 +9,7 @@ from typing import Any
 from ragdistill.artifacts import update_metrics
 from ragdistill.loading import load_arm, load_component, resolve_runtime
 from ragdistill.recipes import Recipe
+from ragdistill.stages.embedder.ab_result import ABResult
 
 
 def ab_for_recipe(recipe: Recipe, artifact: Path, *, show_progress: bool = True) -> Path:
@@ -87,8 +88,10 @@ def headline(ab: dict[str, Any]) -> dict[str, Any]:
         teacher_value = arms["teacher"].get("metrics", {}).get(metric)
         if teacher_value:
             out[f"ab/{metric}_vs_teacher"] = value / teacher_value
-    for key, name in (("throughput_texts_per_s", "passage"), ("query_throughput_per_s", "query")):
-        t_speed, s_speed = arms["teacher"].get(key), arms["student"].get(key)
-        if t_speed and s_speed:
-            out[f"ab/{name}_encode_speedup"] = s_speed / t_speed
+    result = ABResult.from_dict(ab).arms
+    student, teacher = result["student"], result["teacher"]
+    for name, speedup in (("passage", student.passage_speedup(teacher)),
+                          ("query", student.query_speedup(teacher))):  # fmt: skip
+        if speedup is not None:
+            out[f"ab/{name}_encode_speedup"] = speedup
     return out

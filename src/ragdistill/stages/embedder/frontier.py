@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragdistill.ab.headline import kept_of_teacher, speed_ratio
+from ragdistill.ab.headline import kept_of_teacher
 from ragdistill.evaluation.frontier import pareto_frontier
 from ragdistill.stages.embedder.ab_result import ABResult
 
@@ -55,12 +55,10 @@ def frontier_rows(result: ABResult, metric: str) -> list[FrontierRow]:
     """One row per arm, fastest first, with its frontier membership and, for distilled
     arms, the comparison with each reference at similar or higher speed."""
     teacher = result.arms.get("teacher")
-    base = teacher.query_throughput_per_s if teacher else None
     rows: dict[str, FrontierRow] = {}
     for name, arm in result.arms.items():
         low, high = arm.metric_ci.get(metric, [math.nan, math.nan])
-        # Throughputs, not times: the arm's over the teacher's is how many times faster it is.
-        speed = speed_ratio(arm.query_throughput_per_s, base)
+        speed = arm.query_speedup(teacher)
         row = FrontierRow(name, arm.role, arm.metrics.get(metric, math.nan), low, high,
                           speedup=math.nan if speed is None else speed)  # fmt: skip
         if teacher is not None and name != "teacher":
