@@ -263,8 +263,11 @@ def rows_for(name: str, ab: dict, out: Path, budget: Budget) -> tuple[list[list[
     from ragdistill.stages.embedder.frontier import frontier_rows, verdict
 
     result = ABResult.from_dict(ab)
+    teacher = result.arms["teacher"]
     rows, bars = [], []
     for row in frontier_rows(result, "ndcg@10"):
+        # What indexing (and re-indexing) the corpus costs, beside the query speed.
+        passages = result.arms[row.name].passage_speedup(teacher)
         what = NOTES.get(row.name) or _note(name, row.name, out) or row.role
         kept = "-" if math.isnan(row.kept) else f"{row.kept:.1%}"
         if not math.isnan(row.kept_low):
@@ -273,7 +276,8 @@ def rows_for(name: str, ab: dict, out: Path, budget: Budget) -> tuple[list[list[
         rows.append([
             f"**{row.name}**" if row.on_frontier else row.name, row.role, what,
             f"{row.quality:.4f} [{row.low:.3f}, {row.high:.3f}]", kept,
-            f"{row.speedup:.1f}x", "yes" if row.on_frontier else "", verdict(row) or "-",
+            f"{row.speedup:.1f}x", "-" if passages is None else f"{passages:.1f}x",
+            "yes" if row.on_frontier else "", verdict(row) or "-",
             minutes, CHOSEN_ON[name] + budget.chosen if row.role == "candidate" else "-",
         ])  # fmt: skip
         if row.on_frontier and row.pays:
@@ -364,7 +368,7 @@ def quantization_and_peer(ab: dict) -> list[str]:
 
 
 HEAD = ["arm", "role", "what", "nDCG@10 [95% CI]", "of the teacher [CI]", "query-encode speed",
-        "frontier", "against references as fast or faster (diff [CI])", "train min",
+        "passage-encode speed", "frontier", "against references as fast or faster (diff [CI])", "train min",
         "recipe chosen on"]  # fmt: skip
 
 
@@ -412,8 +416,8 @@ def main() -> None:
         " ".join(status) + "Command: `python benchmarks/bench_sweep.py [--budget long]` (after "
         "`make setup`; resumes if re-run). Every arm of a set ran side by side in one process "
         "on the shared 2-core CPU (fp32), possibly under load from other jobs, which falls on "
-        "all arms of the run alike. Speed: queries encoded per second in calls of 32, over the "
-        f"teacher's: once every arm is indexed, the median of {ROUNDS} rounds that take the arms "
+        "all arms of the run alike. Speed: queries (and the first 256 passages) encoded per "
+        f"second in calls of 32, over the teacher's: once every arm is indexed, the median of {ROUNDS} rounds that take the arms "
         "in turn (each round the best of 3 passes), so load that drifts during the run falls "
         "on every arm. Bold arms are on the Pareto frontier (no arm both "
         "better and faster). A reference counts as as fast when its speed is at least 80% of "
