@@ -190,7 +190,7 @@ def run_arms(
     log.info("encode speed: %d rounds over %d arms", throughput_rounds, len(arms))
     speeds = _measure_speed(
         arms, sample, texts[:throughput_texts], rounds=throughput_rounds,
-        repeats=throughput_repeats, batch_size=batch_size,
+        repeats=throughput_repeats, batch_size=batch_size, show_progress=show_progress,
     )  # fmt: skip
     for name, (passage_rounds, query_rounds, peak) in speeds.items():
         done = results[name]
@@ -226,17 +226,23 @@ def _measure_speed(
     rounds: int,
     repeats: int,
     batch_size: int,
+    show_progress: bool = False,
 ) -> dict[str, tuple[list[float], list[float], int | None]]:
     """Per arm: passages/s and queries/s of every round, and the peak memory growth of
     one untimed pass over the passages (measuring memory costs time of its own)."""
-    peaks = {
-        name: peak_memory_during(
-            partial(embedder.embed_many, list(passages), batch_size=batch_size)
-        )[1]
-        for name, embedder in arms.items()
-    }
+    from tqdm.auto import tqdm
 
     warm: set[str] = set()
+    # A teacher's passes take minutes on a CPU: the bar counts memory passes and rounds.
+    bar = tqdm(total=len(arms) * (rounds + 1), desc="encode speed", unit="pass",
+               disable=not show_progress)  # fmt: skip
+
+    def memory(embedder: Embedder) -> int | None:
+        _, peak = peak_memory_during(
+            partial(embedder.embed_many, list(passages), batch_size=batch_size)
+        )
+        bar.update()
+        return peak
 
     def measure(name: str, embedder: Embedder) -> tuple[float, float]:
         # The memory pass warmed the passage path; queries warm up in the first round only.
@@ -244,11 +250,14 @@ def _measure_speed(
         speeds = encode(passages, warmup=False), encode(queries, input_type="query",
                                                         warmup=name not in warm)  # fmt: skip
         warm.add(name)
+        bar.update()
         return speeds
 
-    measured = interleaved_rounds(
-        {name: partial(measure, name, embedder) for name, embedder in arms.items()}, rounds
-    )
+    with bar:  # closed on error as well
+        peaks = {name: memory(embedder) for name, embedder in arms.items()}
+        measured = interleaved_rounds(
+            {name: partial(measure, name, embedder) for name, embedder in arms.items()}, rounds
+        )
     return {
         name: ([p for p, _ in values], [q for _, q in values], peaks[name])
         for name, values in measured.items()
