@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ragdistill.contracts import Embedder, FloatArray, InputType
 from ragdistill.teacher_cache import FillStats, TeacherCache, embedding_keys, fingerprint
+
+
+@runtime_checkable
+class CombinedEmbeddings(Protocol):
+    """A teacher whose vectors join its members' (an ensemble): cached member by member."""
+
+    members: list[Embedder]
+
+    def combine(self, parts: list[FloatArray]) -> FloatArray:
+        """Final rows from each member's rows, in member order."""
 
 
 class CachedEmbedder(Embedder):
@@ -20,15 +31,24 @@ class CachedEmbedder(Embedder):
         self.inner = inner
         self.batch_size = inner.batch_size
         self.options = inner.options
+        #: Texts :meth:`embed_batch` read from the cache, and those the teacher computed:
+        #: what an index built through the cache cost.
+        self.reused = 0
+        self.computed = 0
+        self.members: list[CachedEmbedder] = []
+        if isinstance(inner, CombinedEmbeddings):
+            # Each member in its own cache: what a single-teacher run of it stored is reused.
+            self.members = [CachedEmbedder(m, root=root) for m in inner.members]
+            self.cache: TeacherCache | CombinedCache = CombinedCache(
+                [m.cache for m in self.members], inner.combine
+            )
+            self._dimension = sum(m.dimension for m in self.members)
+            return
         teacher_id = fingerprint(inner.describe())
         # A known teacher's width is on disk: probing it would load (or call) the model.
         dim = TeacherCache.stored_dim(teacher_id, root=root) or inner.dimension
         self.cache = TeacherCache.open(teacher_id, dim=dim, root=root, description=inner.describe())
         self._dimension = dim
-        #: Texts :meth:`embed_batch` read from the cache, and those the teacher computed:
-        #: what an index built through the cache cost.
-        self.reused = 0
-        self.computed = 0
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()
@@ -54,6 +74,12 @@ class CachedEmbedder(Embedder):
         share, part ``part``: the texts whose content hash falls to it, so each text is
         one process's whatever each has seen of the cache; the stats are the share's.
         """
+        if not isinstance(self.cache, TeacherCache):  # an ensemble: member by member
+            stats = [m.fill(texts, input_type, show_progress=show_progress, part=part,
+                            parts=parts) for m in self.members]  # fmt: skip
+            # A text counts as computed when any member had to compute it.
+            computed = max(s.computed for s in stats)
+            return FillStats(stats[0].total, computed, stats[0].total - computed)
         texts = sorted(texts, key=len)
         keys = embedding_keys(texts, input_type)
         if parts > 1:
@@ -72,3 +98,22 @@ class CachedEmbedder(Embedder):
         self.computed += stats.computed
         self.reused += stats.reused
         return self.cache.get(embedding_keys(texts, input_type))
+
+
+class CombinedCache:
+    """The members' caches read as one: rows joined by ``combine``, a key missing when any
+    member lacks it."""
+
+    def __init__(
+        self, caches: Sequence[TeacherCache | CombinedCache],
+        combine: Callable[[list[FloatArray]], FloatArray],
+    ) -> None:  # fmt: skip
+        self.caches = caches
+        self.combine = combine
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        lacking = {k for cache in self.caches for k in cache.missing(keys)}
+        return [k for k in dict.fromkeys(keys) if k in lacking]
+
+    def get(self, keys: Sequence[str]) -> FloatArray:
+        return self.combine([cache.get(keys) for cache in self.caches])

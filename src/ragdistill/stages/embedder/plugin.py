@@ -29,9 +29,11 @@ def register_teachers(register: RegisterTeacher) -> None:
         HFEncoderEmbedder,
         SentenceTransformerEmbedder,
     )
+    from ragdistill.stages.embedder.ensemble import EnsembleEmbedder
 
     register("sentence-transformers", SentenceTransformerEmbedder)
     register("hf-encoder", HFEncoderEmbedder)
+    register("ensemble", EnsembleEmbedder)
 
 
 @hookimpl
