@@ -58,8 +58,8 @@ def test_its_cosine_is_the_weighted_mean_of_the_members(members: list[dict]) -> 
     [
         ({"members": []}, "at least one embedder table"),
         ({"weights": [1.0]}, "weights has 1 values for 2 members"),
-        ({"weights": [1.0, -1.0]}, "finite, >= 0"),
-        ({"weights": [0.0, 0.0]}, "not all 0"),
+        ({"weights": [1.0, -1.0]}, "finite and > 0"),
+        ({"weights": [1.0, 0.0]}, "leave out a member"),
         ({"members": [{"model": "x"}]}, r"\[members\[0\]\] expected a table naming an embedder"),
         ({"members": [{"kind": "nope"}]}, r"\[members\[0\]\] kind"),
         ({"members": [{"kind": "ensemble", "members": []}]}, "cannot contain another ensemble"),
@@ -80,19 +80,23 @@ def test_each_member_is_cached_on_its_own(members: list[dict], tmp_path: Path) -
     # Built as a recipe's [teacher] table is, so it describes itself as the member does.
     kind = default_registry().teacher("embedder", "sentence-transformers")
     first = build(kind, {k: v for k, v in members[0].items() if k != "kind"}, "teacher")
-    alone = CachedEmbedder(first, root=tmp_path)
-    assert alone.fill(TEXTS[:3], "document", show_progress=False).computed == 3
+    second = build(kind, {k: v for k, v in members[1].items() if k != "kind"}, "teacher")
+    assert CachedEmbedder(first, root=tmp_path).fill(TEXTS[:2], "document").computed == 2
+    assert CachedEmbedder(second, root=tmp_path).fill(TEXTS[2:], "document").computed == 2
 
     ensemble = EnsembleEmbedder(members)
     cached = CachedEmbedder(ensemble, root=tmp_path)
     keys = ["missing-key"]
     assert cached.cache.missing(keys) == keys
+    # Every text lacked one member or the other: all four count as computed.
     stats = cached.fill(TEXTS, "document", show_progress=False)
-    assert (stats.total, stats.computed, stats.reused) == (4, 4, 0)  # the second member: all 4
+    assert (stats.total, stats.computed, stats.reused) == (4, 4, 0)
     assert [m.cache.dim for m in cached.members] == [32, 16] and cached.dimension == 48
-    # The first member computed only the text it had never seen.
-    again = CachedEmbedder(first, root=tmp_path).fill(TEXTS, "document", show_progress=False)
-    assert again.computed == 0
+    assert cached.members[1].label == "member 2 of 2"
+    # Each member computed only the texts it had never seen.
+    for single in (first, second):
+        assert CachedEmbedder(single, root=tmp_path).fill(TEXTS, "document").computed == 0
+    assert cached.fill(TEXTS, "document").computed == 0
     from ragdistill.teacher_cache import embedding_keys
 
     stored = cached.cache.get(embedding_keys(TEXTS, "document"))

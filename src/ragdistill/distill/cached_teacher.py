@@ -27,8 +27,10 @@ class CachedEmbedder(Embedder):
     cache is the same collection the bare teacher would build.
     """
 
-    def __init__(self, inner: Embedder, *, root: Path | None = None) -> None:
+    def __init__(self, inner: Embedder, *, root: Path | None = None, label: str = "") -> None:
         self.inner = inner
+        #: Said in the progress bar: which member of an ensemble is labelling.
+        self.label = label
         self.batch_size = inner.batch_size
         self.options = inner.options
         #: Texts :meth:`embed_batch` read from the cache, and those the teacher computed:
@@ -38,7 +40,10 @@ class CachedEmbedder(Embedder):
         self.members: list[CachedEmbedder] = []
         if isinstance(inner, CombinedEmbeddings):
             # Each member in its own cache: what a single-teacher run of it stored is reused.
-            self.members = [CachedEmbedder(m, root=root) for m in inner.members]
+            self.members = [
+                CachedEmbedder(m, root=root, label=f"member {i + 1} of {len(inner.members)}")
+                for i, m in enumerate(inner.members)
+            ]
             self.cache: TeacherCache | CombinedCache = CombinedCache(
                 [m.cache for m in self.members], inner.combine
             )
@@ -74,23 +79,22 @@ class CachedEmbedder(Embedder):
         share, part ``part``: the texts whose content hash falls to it, so each text is
         one process's whatever each has seen of the cache; the stats are the share's.
         """
+        texts, keys = _share(texts, input_type, part, parts)
         if not isinstance(self.cache, TeacherCache):  # an ensemble: member by member
-            stats = [m.fill(texts, input_type, show_progress=show_progress, part=part,
-                            parts=parts) for m in self.members]  # fmt: skip
-            # A text counts as computed when any member had to compute it.
-            computed = max(s.computed for s in stats)
-            return FillStats(stats[0].total, computed, stats[0].total - computed)
-        texts = sorted(texts, key=len)
-        keys = embedding_keys(texts, input_type)
-        if parts > 1:
-            mine = [i for i, key in enumerate(keys) if int(key[:8], 16) % parts == part]
-            texts, keys = [texts[i] for i in mine], [keys[i] for i in mine]
+            # Computed: the texts some member lacked (each member then fills its own).
+            computed = len(self.cache.missing(keys))
+            for member in self.members:
+                member.fill(texts, input_type, show_progress=show_progress)
+            return FillStats(
+                len(dict.fromkeys(keys)), computed, len(dict.fromkeys(keys)) - computed
+            )
+        kind = "queries" if input_type == "query" else "documents"
         return self.cache.fill(
             keys,
             lambda idx: self.inner.embed_many([texts[i] for i in idx], input_type=input_type),
             batch_size=self.inner.batch_size,
             show_progress=show_progress,
-            desc=f"teacher labelling ({'queries' if input_type == 'query' else 'documents'})",
+            desc=f"teacher labelling ({kind}{', ' + self.label if self.label else ''})",
         )
 
     def embed_batch(self, texts: list[str], *, input_type: InputType = "document") -> FloatArray:
@@ -98,6 +102,18 @@ class CachedEmbedder(Embedder):
         self.computed += stats.computed
         self.reused += stats.reused
         return self.cache.get(embedding_keys(texts, input_type))
+
+
+def _share(
+    texts: list[str], input_type: InputType, part: int, parts: int
+) -> tuple[list[str], list[str]]:
+    """The texts (sorted by length, so a batch pads little) and keys of share ``part``."""
+    texts = sorted(texts, key=len)
+    keys = embedding_keys(texts, input_type)
+    if parts > 1:
+        mine = [i for i, key in enumerate(keys) if int(key[:8], 16) % parts == part]
+        texts, keys = [texts[i] for i in mine], [keys[i] for i in mine]
+    return texts, keys
 
 
 class CombinedCache:

@@ -20,7 +20,9 @@ class EnsembleEmbedder(Embedder):
     the reranker ensemble in BENCHMARKS.md). ``members`` are tables naming a registered
     embedder teacher and its options, e.g. ``[{kind = "sentence-transformers", model =
     "all-mpnet-base-v2"}, {kind = "sentence-transformers", model = "all-MiniLM-L6-v2"}]``;
-    ``weights`` default to equal. Its width is the sum of the members' widths.
+    ``weights`` default to equal. Its width is the sum of the members' widths. A member
+    that returns a zero vector adds zeros (the row is then shorter than 1: an index
+    searching by cosine re-normalises it, shifting the weights of that one text).
 
     Behind the teacher cache each member is cached on its own (:meth:`combine` joins
     them), so a member's outputs from an earlier single-teacher run are reused.
@@ -38,8 +40,11 @@ class EnsembleEmbedder(Embedder):
                     f"weights has {len(weights)} values for {len(members)} members; give one "
                     "weight per member, or leave weights out for equal weights"
                 )
-            if any(not math.isfinite(w) or w < 0 for w in weights) or not any(weights):
-                raise ConfigError(f"weights must be finite, >= 0 and not all 0, got {weights}")
+            if any(not math.isfinite(w) or w <= 0 for w in weights):
+                raise ConfigError(
+                    f"weights must be finite and > 0, got {weights}; leave out a member "
+                    "you would weigh 0 (it would still label every text)"
+                )
         self.members = [_build_member(spec, i) for i, spec in enumerate(members)]
         total = sum(weights or [1.0] * len(members))
         self.weights = [w / total for w in (weights or [1.0] * len(members))]
