@@ -108,13 +108,13 @@ def recipe_for(name: str, out: Path) -> str:
     text = _swap(
         text,
         r"(?m)^throughput_repeats = \d+",
-        "throughput_repeats = 3",
+        "throughput_repeats = 1",
         "throughput_repeats in [evaluate]",
     )
     text = _swap(
         text,
         r"(?m)^throughput_rounds = \d+",
-        "throughput_rounds = 3",
+        "throughput_rounds = 5",
         "throughput_rounds in [evaluate]",
     )
     # The demo trains 2 epochs to stay inside 30 minutes; measured here is the third
@@ -282,8 +282,8 @@ def main() -> None:
                 f"recipe `src/ragdistill/stages/embedder/quickstart.toml` with the dataset swapped and {EPOCHS} epochs. "
                 "All three arms measured side by side in one process on the 2-core CPU (fp32): quality on the "
                 "evaluated queries with paired-bootstrap 95% CIs; encode throughput on calls of 32 texts, "
-                "measured once every arm is indexed: the median of 3 rounds over the arms in turn, each "
-                "the best of 3 passes. Each arm batches as configured: the teacher in its recipe's "
+                "measured once every arm is indexed: the median of 5 rounds over the arms in turn, one "
+                "pass each. Each arm batches as configured: the teacher in its recipe's "
                 "batches of 4 (its fastest on this CPU), the students in one batch of 32, which pads "
                 "every text to the call's longest, so passage speedups are conservative on corpora of "
                 "mixed lengths (SQuAD).",

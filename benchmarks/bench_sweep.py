@@ -181,7 +181,7 @@ device = "cpu"
 [evaluate]
 k = 100
 bootstrap = 1000
-throughput_repeats = 3
+throughput_repeats = 1
 throughput_rounds = {ROUNDS}
 references = {json.dumps(REFERENCES)}
 
@@ -418,7 +418,7 @@ def main() -> None:
         "on the shared 2-core CPU (fp32), possibly under load from other jobs, which falls on "
         "all arms of the run alike. Speed: queries (and the first 256 passages) encoded per "
         f"second in calls of 32, over the teacher's: once every arm is indexed, the median of {ROUNDS} rounds that take the arms "
-        "in turn (each round the best of 3 passes), so load that drifts during the run falls "
+        "in turn (one pass each round), so load that drifts during the run falls "
         "on every arm. Bold arms are on the Pareto frontier (no arm both "
         "better and faster). A reference counts as as fast when its speed is at least 80% of "
         "the arm's. Within a table every candidate learned from the same cached teacher "

@@ -91,7 +91,7 @@ def run_arms(
     confidence: float = 0.95,
     seed: int = 0,
     throughput_texts: int = 256,
-    throughput_repeats: int = 3,
+    throughput_repeats: int = 1,
     throughput_rounds: int = 3,
     batch_size: int = 32,
     warmup: int = 2,

@@ -230,11 +230,15 @@ def _efficiency_table(r: ABResult) -> str:
             + (f"the median of {rounds} rounds taken over all arms in turn once every arm was "
                "indexed (the range of the rounds in parentheses), each round " if rounds > 1
                else "")
-            + f"the best of {r.settings.get('throughput_repeats', 1)} passes. Weights in "
+            + _passes(r.settings.get("throughput_repeats", 1)) + ". Weights in "
             "memory: the parameters and buffers the arm holds (or its ONNX graph). Peak mem +: resident memory growth while encoding the "
             "throughput passages (activations), in an untimed pass after freed memory was "
             "handed back to the system.</p>")  # fmt: skip
     return table(head, rows) + note
+
+
+def _passes(repeats: int) -> str:
+    return "one pass" if repeats == 1 else f"the best of {repeats} passes"
 
 
 def _rate(median: float | None, rounds: list[float]) -> str:
