@@ -127,11 +127,12 @@ def test_rerun_reuses_every_teacher_score_and_resumes(
     labelling = json.loads((tmp_path / "out2" / "labelling.json").read_text())
     assert labelling["pairs"]["computed"] == 0 and labelling["in_batch"]["computed"] == 0
     assert "A/B report" in second.output and (tmp_path / "out2" / "ab" / "ab.json").is_file()
-    # The first folder again: it resumes from its final checkpoint and trains no step twice.
+    # The first folder again: finished, so its artifact is reused and no step trains twice.
     path.write_text(moved.replace(f'output = "{tmp_path / "out2"}"', f'output = "{output}"'))
     trained = json.loads((output / "student" / "ragdistill.json").read_text())["metrics"]
-    third = runner.invoke(cli, ["distill", str(path), "-q", "--no-ab"], catch_exceptions=False)
-    assert "resuming from checkpoint" in third.output
+    third = runner.invoke(cli, ["distill", str(path), "--no-ab"], catch_exceptions=False)
+    assert third.exit_code == 0 and "already distilled" in third.output
+    assert "resuming from checkpoint" not in third.output
     again = [json.loads(x)["step"] for x in (output / "train_log.jsonl").read_text().splitlines()]
     assert again == steps == list(range(1, len(steps) + 1))
     # The training time of the run that trained survives a resume that trains nothing.

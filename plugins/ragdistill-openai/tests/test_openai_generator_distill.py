@@ -145,11 +145,11 @@ max_new_tokens = 6
     return recipe
 
 
-def distill(path: Path) -> Path:
+def distill(path: Path, *, restart: bool = False) -> Path:
     from ragdistill.distill import run_recipe
     from ragdistill.recipes import load_recipe
 
-    return run_recipe(load_recipe(path), show_progress=False)
+    return run_recipe(load_recipe(path), restart=restart, show_progress=False)
 
 
 def labelling(workdir: Path) -> dict[str, Any]:
@@ -221,9 +221,13 @@ def test_distill_with_the_openai_teacher(
     assert (tmp_path / "openai-cache" / "responses.sqlite3").is_file()
     assert not (tmp_path / "home" / "openai-cache").exists()
 
-    # A rerun asks the server nothing: every answer is in the stage's GenerationStore.
+    # A rerun of the finished recipe reuses its artifact and asks the server nothing.
     keyed.state.reset_counters()
-    distill(path)
+    assert distill(path) == tmp_path / "out" / "student"
+    assert keyed.state.counts[CHAT] == 0
+    # Trained again from scratch, it still asks nothing: every answer is in the stage's
+    # GenerationStore.
+    distill(path, restart=True)
     again = labelling(tmp_path)["teacher"]
     assert again["computed"] == 0 and again["reused"] == prompts
     assert keyed.state.counts[CHAT] == 0
