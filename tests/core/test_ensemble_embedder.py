@@ -129,3 +129,16 @@ def test_a_recipe_distills_from_an_ensemble(tmp_path: Path, members: list[dict])
     manifest = read_manifest(run_recipe(recipe, show_progress=False))
     assert manifest["teacher"]["members"][1]["options"]["model"] == members[1]["model"]
     assert manifest["metrics"]["train/steps"] > 0
+
+
+def test_members_batch_sizes_and_devices_are_not_its_identity(members: list[dict]) -> None:
+    from ragdistill.index.fingerprint import embedder_fingerprint
+    from ragdistill.teacher_cache import fingerprint
+
+    resized = [{**m, "batch_size": 64, "device": "cpu"} for m in members]
+    a, b = EnsembleEmbedder(members), EnsembleEmbedder(resized)
+    assert a.describe() != b.describe()  # manifests still record how it ran...
+    assert fingerprint(a.describe()) == fingerprint(b.describe())  # ...caches ignore it
+    assert embedder_fingerprint(a) == embedder_fingerprint(b)
+    reweighted = EnsembleEmbedder(members, weights=[2.0, 1.0])
+    assert fingerprint(reweighted.describe()) != fingerprint(a.describe())

@@ -100,12 +100,23 @@ OPERATIONAL_OPTIONS = frozenset(
 
 
 def identity(description: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``describe()`` dict without operational options: what the outputs depend on."""
-    out = dict(description)
-    options = out.get("options")
-    if isinstance(options, Mapping):
-        out["options"] = {k: v for k, v in options.items() if k not in OPERATIONAL_OPTIONS}
-    return out
+    """A ``describe()`` dict without operational options: what the outputs depend on.
+
+    Options are dropped at every depth, so an ensemble's members (nested option
+    tables, nested descriptions) are keyed without their batch sizes and devices too.
+    A description without nested operational options keeps the id it always had.
+    """
+    return dict(_without_operational(description))
+
+
+def _without_operational(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: _without_operational(v) for k, v in value.items() if k not in OPERATIONAL_OPTIONS
+        }
+    if isinstance(value, list | tuple):
+        return [_without_operational(v) for v in value]
+    return value
 
 
 def check_texts(texts: Any, *, name: str = "texts") -> list[str]:

@@ -51,7 +51,13 @@ class EnsembleEmbedder(Embedder):
         self.batch_size = min(m.batch_size for m in self.members)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "members": [m.describe() for m in self.members]}
+        # The normalised weights, also for an ensemble built in code (empty options): an
+        # index built at 1:1 must not be reused at 2:1.
+        return {
+            **super().describe(),
+            "members": [m.describe() for m in self.members],
+            "weights": self.weights,
+        }
 
     @property
     def model_name(self) -> str:
