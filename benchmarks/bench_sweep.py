@@ -315,7 +315,9 @@ def _train_minutes(result: object, arm: str) -> str:
         "train/still_rising", best == steps and not metrics.get("train/stopped_early")
     )
     return text + (
-        f" (best step {best} of {steps}{', still rising' if rising else ''})" if best else ""
+        f" (best step {best} of {steps}{', still rising' if rising else ''})"
+        if best is not None
+        else ""
     )
 
 

@@ -68,7 +68,9 @@ class TrainingCallback:
 
     def on_evaluate(self, step: int, metrics: Mapping[str, float]) -> None:
         """After an evaluation (every ``train.eval_every`` steps), before :meth:`on_step`;
-        ``metrics`` are the stage's evaluation metrics, without the ``eval/`` prefix."""
+        ``metrics`` are the stage's evaluation metrics, without the ``eval/`` prefix. With
+        ``train.eval_on_start`` the first is at step 0, the student's start, which no
+        :meth:`on_step` follows."""
 
     def on_checkpoint(self, step: int, path: Path) -> None:
         """After the checkpoint of ``step`` was written (atomically) to ``path``."""

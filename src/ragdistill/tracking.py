@@ -47,8 +47,16 @@ class TensorBoardCallback(TrainingCallback):
 
     def on_step(self, step: int, record: Mapping[str, Any]) -> None:
         for key, value in record.items():
-            if key != "step" and isinstance(value, int | float) and not isinstance(value, bool):
+            if key == "step" or key.startswith("eval/"):  # on_evaluate wrote those
+                continue
+            if isinstance(value, int | float) and not isinstance(value, bool):
                 self._writer.add_scalar(key, value, global_step=step)
+
+    def on_evaluate(self, step: int, metrics: Mapping[str, float]) -> None:
+        # Here rather than in on_step: the start's evaluation (step 0) has no step record.
+        for key, value in metrics.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                self._writer.add_scalar(f"eval/{key}", value, global_step=step)
 
     def on_checkpoint(self, step: int, path: Path) -> None:
         self._writer.flush()  # what a checkpoint keeps, the curves keep too

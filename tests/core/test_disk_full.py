@@ -113,7 +113,7 @@ def test_a_full_disk_during_a_checkpoint_then_resume(
     with caplog.at_level(logging.INFO, logger="ragdistill.distill.loop"):
         artifact = run_recipe(recipe, show_progress=False)
     assert "from checkpoint step 2 of 6" in caplog.text
-    assert logged_steps(out) == [1, 2, 3, 4, 5, 6]  # each step once, over the two runs
+    assert logged_steps(out) == [0, 1, 2, 3, 4, 5, 6]  # each step once, over the two runs
     load_component(artifact)  # complete and verified against its manifest
 
     # Exactly the weights of a run the disk never interrupted.
@@ -139,7 +139,7 @@ def test_a_full_disk_while_the_artifact_is_written_then_resume(
     assert (out / "checkpoints" / "step-00000006" / "state.json").is_file()
 
     artifact = run_recipe(recipe, show_progress=False)  # trains nothing: writes the artifact
-    assert logged_steps(out) == [1, 2, 3, 4, 5, 6]
+    assert logged_steps(out) == [0, 1, 2, 3, 4, 5, 6]
     load_component(artifact)
 
 
@@ -181,7 +181,7 @@ def test_a_full_disk_while_the_training_log_is_appended_then_resume(
         with pytest.raises(DiskFullError, match="writing the training log at step 5 to "):
             run_recipe(recipe, show_progress=False)
     artifact = run_recipe(recipe, show_progress=False)
-    assert logged_steps(out) == [1, 2, 3, 4, 5, 6]
+    assert logged_steps(out) == [0, 1, 2, 3, 4, 5, 6]
     load_component(artifact)
 
 

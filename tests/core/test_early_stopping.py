@@ -100,9 +100,11 @@ def test_stops_after_patience_and_restores_the_best_weights(tmp_path):
     assert (result.best_step, result.stopped_early) == (BEST, True)
     assert result.stopped_at == result.steps == BEST + 3 * 2  # three evaluations without gain
     assert result.best_metric == evals[BEST]
-    assert [r["step"] for r in records] == list(range(1, result.steps + 1))
+    # The start is evaluated (step 0), then every step is logged.
+    assert [r["step"] for r in records] == list(range(result.steps + 1))
+    assert set(records[0]) == {"step", "epoch", "eval/closeness", "eval/other"}
     # The model holds the weights the best evaluation scored, which are the kept ones.
-    best = evaluated[BEST // 2 - 1]
+    best = evaluated[BEST // 2]
     assert all(torch.equal(model.state_dict()[k], v) for k, v in best.items())
     ckpts = tmp_path / "out" / "checkpoints"
     assert sorted(p.name for p in ckpts.glob("best-*")) == [f"best-{BEST:08d}"]
@@ -124,7 +126,7 @@ def test_the_schedule_keeps_its_length_when_stopping_early(tmp_path):
 def test_without_patience_the_best_is_kept_but_training_runs_to_the_end(tmp_path):
     model, result, evaluated = run(tmp_path / "out", spec(early_stopping_patience=None))
     assert (result.steps, result.stopped_early, result.best_step) == (40, False, BEST)
-    assert all(torch.equal(model.state_dict()[k], v) for k, v in evaluated[BEST // 2 - 1].items())
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in evaluated[BEST // 2].items())
 
 
 def test_a_crash_then_resume_selects_the_same_best_and_stops_at_the_same_step(tmp_path):
@@ -142,7 +144,7 @@ def test_a_crash_then_resume_selects_the_same_best_and_stops_at_the_same_step(tm
     )  # fmt: skip
     for key, value in model.state_dict().items():
         assert torch.equal(resumed_model.state_dict()[key], value)
-    assert [r["step"] for r in logged(tmp_path / "out")] == list(range(1, unbroken.steps + 1))
+    assert [r["step"] for r in logged(tmp_path / "out")] == list(range(unbroken.steps + 1))
 
 
 def test_a_run_that_stopped_early_resumes_to_the_same_result_without_training(tmp_path):
@@ -179,6 +181,34 @@ def test_two_processes_stop_together_and_both_restore_the_best(tmp_path):
         two = json.loads((tmp_path / "two" / f"rank{rank}.json").read_text())
         assert (two["best_step"], two["stopped_at"], two["steps"]) == (BEST, one.stopped_at, 18)
         assert two["weights"] == pytest.approx(alone, rel=1e-5, abs=1e-6)
+
+
+def test_training_that_never_beats_the_start_keeps_the_start(tmp_path, caplog):
+    """Every step moves the bias away from where it began, and the metric rewards staying:
+    the start's weights win, and the artifact's model is the student it began as."""
+    torch.manual_seed(0)
+    model = Line()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    bias0 = float(model.linear.bias.detach())
+
+    def evaluate() -> dict[str, float]:
+        return {"stay": -abs(float(model.linear.bias) - bias0)}
+
+    with caplog.at_level("WARNING", logger="ragdistill.distill.loop"):
+        result = train(model, MSE(), INPUTS, lambda i: TARGETS[i], spec(metric_for_best="stay"),
+                       output=tmp_path, fingerprint="fp", evaluate=evaluate,
+                       show_progress=False)  # fmt: skip
+    assert (result.best_step, result.best_metric) == (0, 0.0)
+    assert result.stopped_at == result.steps == 3 * 2  # patience counts from the start
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in start.items())
+    assert "no trained weights beat the student's start on stay" in caplog.text
+    assert result.selection_metrics("stay")["train/best_step"] == 0
+
+
+def test_without_eval_on_start_the_first_evaluation_is_a_trained_step(tmp_path):
+    _, result, evaluated = run(tmp_path / "out", spec(eval_on_start=False))
+    assert result.best_step == BEST and len(evaluated) == result.steps // 2
+    assert [r["step"] for r in logged(tmp_path / "out")] == list(range(1, result.steps + 1))
 
 
 def test_a_metric_the_evaluation_does_not_report_is_named(tmp_path):
@@ -224,11 +254,13 @@ def test_the_new_options_at_their_defaults_keep_old_fingerprints():
             greater_is_better=True,
             early_stopping_patience=None,
             early_stopping_threshold=0.0,
+            eval_on_start=True,
         ).model_dump()
     )
     dumped = TrainSpec().model_dump()
     assert not {"metric_for_best", "greater_is_better", "early_stopping_patience"} & set(dumped)
-    assert "early_stopping_threshold" not in dumped
+    assert "early_stopping_threshold" not in dumped and "eval_on_start" not in dumped
+    assert TrainSpec(eval_on_start=False).model_dump()["eval_on_start"] is False
     assert "metric_for_best" in TrainSpec(eval_every=1, metric_for_best="m").model_dump()
 
 

@@ -139,6 +139,7 @@ def test_a_plugin_callback_sees_steps_evaluations_and_checkpoints(recorder_plugi
     run(tmp_path / "out", ["recorder"])
     assert events(tmp_path / "out") == [
         ("begin", 0),
+        ("evaluate", 0),  # the student's start (train.eval_on_start)
         ("step", 1),
         ("evaluate", 2), ("step", 2), ("checkpoint", 2),
         ("step", 3),
@@ -146,10 +147,11 @@ def test_a_plugin_callback_sees_steps_evaluations_and_checkpoints(recorder_plugi
         ("end", 4),
     ]  # fmt: skip
     lines = [json.loads(x) for x in (tmp_path / "out" / "recorded.jsonl").read_text().splitlines()]
-    assert lines[0]["total"] == 4 and lines[2]["mae"] == 0.5
+    assert lines[0]["total"] == 4 and lines[1]["mae"] == lines[3]["mae"] == 0.5
     assert all(Path(e["path"]).is_dir() for e in lines if e["event"] == "checkpoint")
     log = [json.loads(x) for x in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
-    assert [e["loss"] for e in lines if e["event"] == "step"] == [r["loss"] for r in log]
+    assert [e["loss"] for e in lines if e["event"] == "step"] == [r["loss"] for r in log[1:]]
+    assert log[0] == {"step": 0, "epoch": 0, "eval/mae": lines[1]["mae"]}
 
 
 def test_a_resumed_run_continues_logging_at_the_checkpoint_step(recorder_plugin, tmp_path):
@@ -219,8 +221,8 @@ def test_the_tensorboard_callback_writes_events_and_survives_a_resume(tmp_path):
     # Step 3 was logged twice (before the kill, then after the resume): only the last counts.
     loss = scalars(out / "tensorboard", "loss")
     assert [step for step, _ in loss] == [1, 2, 3, 4]
-    assert [v for _, v in loss] == pytest.approx([r["loss"] for r in log])
-    assert [step for step, _ in scalars(out / "tensorboard", "eval/mae")] == [2, 4]
+    assert [v for _, v in loss] == pytest.approx([r["loss"] for r in log if "loss" in r])
+    assert [step for step, _ in scalars(out / "tensorboard", "eval/mae")] == [0, 2, 4]
     assert [step for step, _ in scalars(out / "tensorboard", "loss/mse")] == [1, 2, 3, 4]
 
 

@@ -109,7 +109,7 @@ def test_dev_split_json_says_what_was_held_out(distilled):
 def test_dev_metrics_are_logged_and_the_best_one_is_kept(distilled):
     records = log_records(distilled)
     evaluated = [r for r in records if any(k.startswith("eval/") for k in r)]
-    assert [r["step"] for r in evaluated] == [2, 4, 6, 8]
+    assert [r["step"] for r in evaluated] == [0, 2, 4, 6, 8]  # 0: the start
     for record in evaluated:
         assert {k for k in record if k.startswith("eval/")} == {f"eval/{m}" for m in DEV_METRICS}
         assert 0 <= record["eval/dev/ndcg@10"] <= 1 and -1 <= record["eval/dev/kendall_tau"] <= 1
@@ -171,7 +171,7 @@ def test_a_run_stopped_midway_resumes_to_the_same_log_and_best(distilled):
     assert labelling["pairs"]["computed"] == 0  # the shared teacher cache held every pair
     assert (crashed / "dev_split.json").read_text() == (distilled / "dev_split.json").read_text()
     resumed, unbroken = log_records(crashed), log_records(distilled)
-    assert [r["step"] for r in resumed] == [r["step"] for r in unbroken] == list(range(1, 9))
+    assert [r["step"] for r in resumed] == [r["step"] for r in unbroken] == list(range(9))
     for a, b in zip(resumed, unbroken):
         assert a.keys() == b.keys()
         assert [a[k] for k in sorted(a)] == pytest.approx([b[k] for k in sorted(b)], rel=1e-4)

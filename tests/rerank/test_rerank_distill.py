@@ -134,7 +134,7 @@ def test_rerun_reuses_every_teacher_score_and_resumes(
     assert third.exit_code == 0 and "already distilled" in third.output
     assert "resuming from checkpoint" not in third.output
     again = [json.loads(x)["step"] for x in (output / "train_log.jsonl").read_text().splitlines()]
-    assert again == steps == list(range(1, len(steps) + 1))
+    assert again == steps == list(range(len(steps)))  # from 0: the start's evaluation
     # The training time of the run that trained survives a resume that trains nothing.
     resumed = json.loads((output / "student" / "ragdistill.json").read_text())["metrics"]
     assert resumed["train/seconds"] >= trained["train/seconds"] > 0

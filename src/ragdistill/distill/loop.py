@@ -8,7 +8,9 @@ a batch, so a step pads less. Registered training callbacks (``train.callbacks``
 observe each step, evaluation and checkpoint (:mod:`ragdistill.callbacks`).
 
 With ``train.metric_for_best`` the weights of the best evaluation are kept on disk and
-restored at the end, so the artifact is the best model seen rather than the last; with
+restored at the end, so the artifact is the best model seen rather than the last (the
+student's start is evaluated too, ``train.eval_on_start``, so training that only made it
+worse on the dev split returns the start); with
 ``train.early_stopping_patience`` training stops once that metric has stopped improving
 (as transformers' ``EarlyStoppingCallback`` does: the learning-rate schedule keeps the
 length ``train.epochs`` gives it). Both are part of the checkpoint state, so a run killed
@@ -355,7 +357,29 @@ def train(
                disable=not (show_progress and main))  # fmt: skip
     if tracker is not None and tracker.stopped_at is not None:
         log.info("training stopped early at step %d; nothing left to train", tracker.stopped_at)
+
+    def evaluation(at: int) -> dict[str, float]:
+        """Evaluate the weights as they are at step ``at``; the ``eval/`` log fields."""
+        model.eval()
+        with torch.no_grad():
+            metrics = evaluate() if evaluate is not None else {}
+        model.train()
+        observers.on_evaluate(at, metrics)
+        if tracker is not None and tracker.update(at, tracker.value_in(metrics)):
+            save_best(ckpt_dir, step=at, modules=modules, state=tracker.state())
+        return {f"eval/{k}": v for k, v in metrics.items()}
+
     with bar, observers:
+        # The student's start is evaluated too: with metric_for_best it competes with the
+        # trained weights, so a distillation that never beats it returns the start.
+        if step == 0 and spec.eval_on_start and spec.eval_every:
+            if main and evaluate is not None:
+                at_start = {"step": 0, "epoch": 0, **evaluation(0)}
+                bar.write(_format_eval(at_start))
+                with disk_space_for(output, "the training log at step 0", 1024):
+                    log_path.write_text(json.dumps(at_start) + "\n")
+            if tracker is not None and count > 1:
+                _share_best(accelerator, tracker, main, target)
         while step < total and (tracker is None or tracker.stopped_at is None):
             figures: list[list[float]] = []  # loss and parts of each batch of the step
             for micro in range(accumulate):
@@ -399,15 +423,8 @@ def train(
                 step % spec.eval_every == 0 or (tracker is not None and step == total)
             )
             if main and evaluate is not None and evaluating:
-                model.eval()
-                with torch.no_grad():
-                    metrics = evaluate()
-                model.train()
-                observers.on_evaluate(step, metrics)
-                record.update({f"eval/{k}": v for k, v in metrics.items()})
+                record.update(evaluation(step))
                 bar.write(_format_eval(record))
-                if tracker is not None and tracker.update(step, tracker.value_in(metrics)):
-                    save_best(ckpt_dir, step=step, modules=modules, state=tracker.state())
             if tracker is not None and evaluating and count > 1:
                 _share_best(accelerator, tracker, main, target)
             result.history.append(record)
@@ -464,9 +481,14 @@ def train(
 
 def _share_best(accelerator: Any, tracker: BestTracker, main: bool, target: Any) -> None:
     """Tell every process the best step and the stop the main process's evaluation found."""
-    mine = [tracker.step or 0, tracker.stopped_at or 0] if main else [0, 0]
+    # Shifted by one, so that 0 can say "none" and step 0 (the start) still travels.
+    mine = [_plus_one(tracker.step), _plus_one(tracker.stopped_at)] if main else [0, 0]
     shared = accelerator.reduce(torch.tensor(mine, dtype=torch.int64, device=target), "sum")
-    tracker.step, tracker.stopped_at = (int(v) or None for v in shared.tolist())
+    tracker.step, tracker.stopped_at = (int(v) - 1 if v else None for v in shared.tolist())
+
+
+def _plus_one(step: int | None) -> int:
+    return 0 if step is None else step + 1
 
 
 def _restore_best(
@@ -487,7 +509,14 @@ def _restore_best(
             "rerun with --restart to train again"
         )
     load_weights(found, modules)
-    if report:  # only the main process evaluated: the others know the step, not the value
+    if report and tracker.step == 0:
+        log.warning(
+            "no trained weights beat the student's start on %s (%.4g at step 0): the "
+            "artifact keeps the start's weights. Distillation from this teacher on this data "
+            "did not help; try a lower train.learning_rate or a stronger teacher",
+            tracker.metric, tracker.value,
+        )  # fmt: skip
+    elif report:  # only the main process evaluated: the others know the step, not the value
         log.info("restored the best weights: %s = %.4g at step %d",
                  tracker.metric, tracker.value, tracker.step)  # fmt: skip
 

@@ -60,6 +60,7 @@ LATER_TRAIN_OPTIONS: dict[str, Any] = {
     "greater_is_better": True,
     "early_stopping_patience": None,
     "early_stopping_threshold": 0.0,
+    "eval_on_start": True,
 }
 
 
@@ -103,6 +104,10 @@ class TrainSpec(BaseModel):
     #: ``early_stopping_threshold``; the learning-rate schedule keeps its full length.
     early_stopping_patience: int | None = Field(None, ge=1)
     early_stopping_threshold: float = Field(0.0, ge=0)
+    #: With ``eval_every``, evaluate the student before its first step too. Under
+    #: ``metric_for_best`` the start then competes with the trained weights: a
+    #: distillation that never beats it on the dev split keeps the start (and says so).
+    eval_on_start: bool = True
 
     @model_validator(mode="after")
     def _selection_needs_evaluations(self) -> TrainSpec:
