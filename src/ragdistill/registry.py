@@ -341,3 +341,37 @@ def reset() -> None:
     (after registering a plugin on it by hand). :func:`ragdistill.plugins.reset` also
     replaces the manager."""
     _defaults.clear()
+
+
+def build_member(
+    spec: Any, index: int, *, stage: Stage, contract: type, ensemble: type, example: str
+) -> Any:
+    """Member ``index`` of an ensemble teacher of ``stage``, built from its table.
+
+    A bad table is a :class:`ConfigError` starting ``[members[index]]``, which recipe
+    validation nests as ``[teacher.members[i]]``; ``example`` is a member table to show.
+    A member must subclass ``contract`` and may not itself be an ``ensemble``.
+    """
+    from ragdistill.config import article, build_checked
+    from ragdistill.errors import ConfigError, ContractError
+
+    table = f"members[{index}]"
+    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+        raise ConfigError(
+            f"[{table}] expected a table naming {article(stage)} {stage}, e.g. {example}, "
+            f"got {spec!r:.80}"
+        )
+    options = {k: v for k, v in spec.items() if k != "kind"}
+    try:
+        cls = default_registry().teacher(stage, spec["kind"])
+    except ConfigError as exc:
+        raise ConfigError(f"[{table}] kind: {exc}") from None
+    if cls is ensemble:
+        raise ConfigError(f"[{table}] an ensemble cannot contain another ensemble")
+    member = build_checked(cls, options, table)
+    if not isinstance(member, contract):  # a plugin's teacher must subclass the contract
+        raise ContractError(
+            f"{table}: {type(member).__qualname__} is registered as {article(stage)} {stage} "
+            f"teacher but does not subclass ragdistill.contracts.{contract.__name__}"
+        )
+    return member

@@ -85,28 +85,13 @@ class EnsembleEmbedder(Embedder):
 
 
 def _build_member(spec: Any, index: int) -> Embedder:
-    """Member ``index`` from its table; a bad table is a :class:`ConfigError` starting
-    ``[members[index]]``, which recipe validation nests as ``[teacher.members[i]]``."""
-    from ragdistill.config import build_checked
-    from ragdistill.registry import default_registry
+    from ragdistill.registry import build_member
 
-    table = f"members[{index}]"
-    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
-        raise ConfigError(
-            f'[{table}] expected a table naming an embedder, e.g. {{kind = "sentence-'
-            f'transformers", model = "..."}}, got {spec!r:.80}'
-        )
-    options = {k: v for k, v in spec.items() if k != "kind"}
-    try:
-        cls = default_registry().teacher("embedder", spec["kind"])
-    except ConfigError as exc:
-        raise ConfigError(f"[{table}] kind: {exc}") from None
-    if cls is EnsembleEmbedder:
-        raise ConfigError(f"[{table}] an ensemble cannot contain another ensemble")
-    member = build_checked(cls, options, table)
-    if not isinstance(member, Embedder):
-        raise ContractError(
-            f"{table}: {type(member).__qualname__} is registered as an embedder teacher but "
-            "does not subclass ragdistill.contracts.Embedder"
-        )
-    return member
+    return build_member(  # type: ignore[no-any-return]
+        spec,
+        index,
+        stage="embedder",
+        contract=Embedder,
+        ensemble=EnsembleEmbedder,
+        example='{kind = "sentence-transformers", model = "..."}',
+    )

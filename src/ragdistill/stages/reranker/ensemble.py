@@ -10,7 +10,7 @@ import numpy as np
 
 from ragdistill.contracts import FloatArray, Pair, Reranker
 from ragdistill.contracts.reranker import _check_pairs
-from ragdistill.errors import ConfigError, ContractError
+from ragdistill.errors import ConfigError
 
 Normalize = Literal["zscore", "minmax", "none"]
 
@@ -116,28 +116,13 @@ def _name_of(member: Reranker) -> str:
 
 
 def _build_member(spec: Any, index: int) -> Reranker:
-    """Member ``index`` built from its table; a bad table is a :class:`ConfigError` that
-    starts ``[members[index]]``, which recipe validation nests as ``[teacher.members[i]]``."""
-    from ragdistill.config import build_checked
-    from ragdistill.registry import default_registry
+    from ragdistill.registry import build_member
 
-    table = f"members[{index}]"
-    if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
-        raise ConfigError(
-            f'[{table}] expected a table naming a reranker, e.g. {{kind = "cross-encoder", '
-            f'model = "..."}}, got {spec!r:.80}'
-        )
-    options = {k: v for k, v in spec.items() if k != "kind"}
-    try:
-        cls = default_registry().teacher("reranker", spec["kind"])
-    except ConfigError as exc:
-        raise ConfigError(f"[{table}] kind: {exc}") from None
-    if cls is EnsembleReranker:
-        raise ConfigError(f"[{table}] an ensemble cannot contain another ensemble")
-    member = build_checked(cls, options, table)
-    if not isinstance(member, Reranker):  # a plugin's reranker teacher must subclass Reranker
-        raise ContractError(
-            f"{table}: {type(member).__qualname__} is registered as a reranker teacher but does "
-            "not subclass ragdistill.contracts.Reranker"
-        )
-    return member
+    return build_member(  # type: ignore[no-any-return]
+        spec,
+        index,
+        stage="reranker",
+        contract=Reranker,
+        ensemble=EnsembleReranker,
+        example='{kind = "cross-encoder", model = "..."}',
+    )
