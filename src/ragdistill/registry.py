@@ -343,15 +343,20 @@ def reset() -> None:
     _defaults.clear()
 
 
-def build_member(
-    spec: Any, index: int, *, stage: Stage, contract: type, ensemble: type, example: str
-) -> Any:
-    """Member ``index`` of an ensemble teacher of ``stage``, built from its table.
+def build_members(
+    specs: Iterable[Any], *, stage: Stage, contract: type, ensemble: type, example: str
+) -> list[Any]:
+    """The members of an ensemble teacher of ``stage``, built from their tables.
 
-    A bad table is a :class:`ConfigError` starting ``[members[index]]``, which recipe
+    A bad table is a :class:`ConfigError` starting ``[members[i]]``, which recipe
     validation nests as ``[teacher.members[i]]``; ``example`` is a member table to show.
     A member must subclass ``contract`` and may not itself be an ``ensemble``.
     """
+    return [_member(s, i, stage, contract, ensemble, example) for i, s in enumerate(specs)]
+
+
+def _member(spec: Any, index: int, stage: Stage, contract: type, ensemble: type,
+            example: str) -> Any:  # fmt: skip
     from ragdistill.config import article, build_checked
     from ragdistill.errors import ConfigError, ContractError
 

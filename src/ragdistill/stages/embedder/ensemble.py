@@ -45,7 +45,12 @@ class EnsembleEmbedder(Embedder):
                     f"weights must be finite and > 0, got {weights}; leave out a member "
                     "you would weigh 0 (it would still label every text)"
                 )
-        self.members = [_build_member(spec, i) for i, spec in enumerate(members)]
+        from ragdistill.registry import build_members
+
+        example = '{kind = "sentence-transformers", model = "..."}'
+        self.members: list[Embedder] = build_members(
+            members, stage="embedder", contract=Embedder, ensemble=EnsembleEmbedder, example=example
+        )
         total = sum(weights or [1.0] * len(members))
         self.weights = [w / total for w in (weights or [1.0] * len(members))]
         self.batch_size = min(m.batch_size for m in self.members)
@@ -82,16 +87,3 @@ class EnsembleEmbedder(Embedder):
 
     def embed_batch(self, texts: list[str], *, input_type: InputType = "document") -> FloatArray:
         return self.combine([m.embed_many(texts, input_type=input_type) for m in self.members])
-
-
-def _build_member(spec: Any, index: int) -> Embedder:
-    from ragdistill.registry import build_member
-
-    return build_member(  # type: ignore[no-any-return]
-        spec,
-        index,
-        stage="embedder",
-        contract=Embedder,
-        ensemble=EnsembleEmbedder,
-        example='{kind = "sentence-transformers", model = "..."}',
-    )

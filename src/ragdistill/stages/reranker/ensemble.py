@@ -46,7 +46,12 @@ class EnsembleReranker(Reranker):
                 raise ConfigError(f"weights must be finite, >= 0 and not all 0, got {weights}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        self.members = [_build_member(spec, i) for i, spec in enumerate(members)]
+        from ragdistill.registry import build_members
+
+        example = '{kind = "cross-encoder", model = "..."}'
+        self.members: list[Reranker] = build_members(
+            members, stage="reranker", contract=Reranker, ensemble=EnsembleReranker, example=example
+        )
         self.weights = np.asarray(weights or [1.0] * len(members), dtype=np.float64)
         self.normalize = normalize
         self.batch_size = batch_size
@@ -113,16 +118,3 @@ def _name_of(member: Reranker) -> str:
         if isinstance(value, str) and value:
             return value
     return type(member).__qualname__
-
-
-def _build_member(spec: Any, index: int) -> Reranker:
-    from ragdistill.registry import build_member
-
-    return build_member(  # type: ignore[no-any-return]
-        spec,
-        index,
-        stage="reranker",
-        contract=Reranker,
-        ensemble=EnsembleReranker,
-        example='{kind = "cross-encoder", model = "..."}',
-    )
