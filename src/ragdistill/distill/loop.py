@@ -37,14 +37,13 @@ from ragdistill.callbacks import TrainingCallback, TrainingRun
 from ragdistill.config import build
 from ragdistill.distill.accelerated import Processes
 from ragdistill.distill.checkpoint import (
-    best_checkpoint,
     latest_checkpoint,
     load_checkpoint,
-    load_weights,
     prune_best,
     save_best,
     save_checkpoint,
 )
+from ragdistill.distill.selection import BestTracker, restore_best, share_best
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import TrainSpec
 from ragdistill.students.model import StudentModel
@@ -88,69 +87,6 @@ class TrainResult:
             "train/stopped_at": self.stopped_at,
             "train/still_rising": self.still_rising,
         }
-
-
-@dataclass
-class BestTracker:
-    """The best evaluation so far and, with a patience, whether to stop.
-
-    Mirrors transformers: the best is any strict improvement of ``metric``; the patience
-    counts evaluations in a row that did not beat the best by more than ``threshold``.
-    """
-
-    metric: str
-    greater_is_better: bool = True
-    patience: int | None = None
-    threshold: float = 0.0
-    step: int | None = None
-    value: float | None = None
-    waited: int = 0
-    stopped_at: int | None = None
-
-    @classmethod
-    def of(cls, spec: TrainSpec) -> BestTracker | None:
-        if spec.metric_for_best is None:
-            return None
-        return cls(
-            spec.metric_for_best,
-            spec.greater_is_better,
-            spec.early_stopping_patience,
-            spec.early_stopping_threshold,
-        )
-
-    def value_in(self, metrics: dict[str, float]) -> float:
-        # The log names them eval/<key>; either spelling is what a user reads there.
-        key = self.metric.removeprefix("eval/")
-        if key not in metrics:
-            raise ConfigError(
-                f"train.metric_for_best = {self.metric!r} is not a metric this stage's "
-                f"evaluation reports ({', '.join(sorted(metrics)) or 'none'}); name one of them"
-            )
-        return float(metrics[key])
-
-    def update(self, step: int, value: float) -> bool:
-        """Record an evaluation; True when it is the new best."""
-        best = self.value
-        better = math.isfinite(value) and (
-            best is None or (value > best if self.greater_is_better else value < best)
-        )
-        if better:
-            self.step, self.value = step, value
-        if better and (best is None or abs(value - best) > self.threshold):
-            self.waited = 0
-        else:
-            self.waited += 1
-        if self.patience is not None and self.waited >= self.patience:
-            self.stopped_at = step
-        return better
-
-    def state(self) -> dict[str, Any]:
-        return {"metric": self.metric, "step": self.step, "value": self.value,
-                "waited": self.waited, "stopped_at": self.stopped_at}  # fmt: skip
-
-    def restore(self, saved: dict[str, Any]) -> None:
-        self.step, self.value = saved.get("step"), saved.get("value")
-        self.waited, self.stopped_at = int(saved.get("waited", 0)), saved.get("stopped_at")
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -362,7 +298,7 @@ def train(
         """Evaluate the weights as they are at step ``at``; the ``eval/`` log fields."""
         model.eval()
         with torch.no_grad():
-            metrics = evaluate() if evaluate is not None else {}
+            metrics = evaluate()  # type: ignore[misc]  # only called when given
         model.train()
         observers.on_evaluate(at, metrics)
         if tracker is not None and tracker.update(at, tracker.value_in(metrics)):
@@ -379,7 +315,7 @@ def train(
                 with disk_space_for(output, "the training log at step 0", 1024):
                     log_path.write_text(json.dumps(at_start) + "\n")
             if tracker is not None and count > 1:
-                _share_best(accelerator, tracker, main, target)
+                share_best(accelerator, tracker, main, target)
         while step < total and (tracker is None or tracker.stopped_at is None):
             figures: list[list[float]] = []  # loss and parts of each batch of the step
             for micro in range(accumulate):
@@ -426,7 +362,7 @@ def train(
                 record.update(evaluation(step))
                 bar.write(_format_eval(record))
             if tracker is not None and evaluating and count > 1:
-                _share_best(accelerator, tracker, main, target)
+                share_best(accelerator, tracker, main, target)
             result.history.append(record)
             if main:
                 line = json.dumps(record) + "\n"
@@ -463,7 +399,7 @@ def train(
                 )  # fmt: skip
     if tracker is not None:
         accelerator.wait_for_everyone()  # the main process wrote the best weights
-        _restore_best(tracker, ckpt_dir, modules, report=main)
+        restore_best(tracker, ckpt_dir, modules, report=main)
         result.best_step, result.best_metric = tracker.step, tracker.value
         result.stopped_early = tracker.stopped_at is not None
         result.stopped_at = tracker.stopped_at
@@ -477,48 +413,6 @@ def train(
             "stops gaining)", tracker.metric if tracker else "the metric", step,
         )  # fmt: skip
     return result
-
-
-def _share_best(accelerator: Any, tracker: BestTracker, main: bool, target: Any) -> None:
-    """Tell every process the best step and the stop the main process's evaluation found."""
-    # Shifted by one, so that 0 can say "none" and step 0 (the start) still travels.
-    mine = [_plus_one(tracker.step), _plus_one(tracker.stopped_at)] if main else [0, 0]
-    shared = accelerator.reduce(torch.tensor(mine, dtype=torch.int64, device=target), "sum")
-    tracker.step, tracker.stopped_at = (int(v) - 1 if v else None for v in shared.tolist())
-
-
-def _plus_one(step: int | None) -> int:
-    return 0 if step is None else step + 1
-
-
-def _restore_best(
-    tracker: BestTracker, ckpt_dir: Path, modules: dict[str, Any], *, report: bool
-) -> None:
-    """Load the best evaluation's weights into ``modules`` (the last ones if none ran)."""
-    if tracker.step is None:
-        if report:
-            log.warning(
-                "train.metric_for_best: no evaluation ran, so the last weights are kept; "
-                "lower train.eval_every to evaluate during training"
-            )
-        return
-    found = best_checkpoint(ckpt_dir, tracker.step)
-    if found is None:
-        raise ConfigError(
-            f"the best weights (step {tracker.step}) are missing from {ckpt_dir}; "
-            "rerun with --restart to train again"
-        )
-    load_weights(found, modules)
-    if report and tracker.step == 0:
-        log.warning(
-            "no trained weights beat the student's start on %s (%.4g at step 0): the "
-            "artifact keeps the start's weights. Distillation from this teacher on this data "
-            "did not help; try a lower train.learning_rate or a stronger teacher",
-            tracker.metric, tracker.value,
-        )  # fmt: skip
-    elif report:  # only the main process evaluated: the others know the step, not the value
-        log.info("restored the best weights: %s = %.4g at step %d",
-                 tracker.metric, tracker.value, tracker.step)  # fmt: skip
 
 
 class _Distillation(torch.nn.Module):
