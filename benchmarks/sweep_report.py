@@ -48,7 +48,7 @@ def rows_for(name: str, ab: dict, out: Path, budget: Budget) -> tuple[list[list[
         passages = result.arms[row.name].passage_speedup(teacher)
         what = NOTES.get(row.name) or _note(name, row.name, out, budget) or row.role
         if _best_step(result, row.name) == 0:
-            what += "; no trained weights beat its start on the dev split, so it is the start"
+            what += ", but its start was kept (train min)"
         kept = "-" if math.isnan(row.kept) else f"{row.kept:.1%}"
         if not math.isnan(row.kept_low):
             kept += f" [{row.kept_low:.1%}, {row.kept_high:.1%}]"
@@ -111,21 +111,14 @@ def _best_step(result: object, arm: str) -> int | None:
 
 
 def _train_minutes(result: object, arm: str) -> str:
+    from ragdistill.distill.selection import training_note
+
     metrics = _metrics(result, arm)
     if metrics is None:
         return "-"
-    seconds, best = metrics.get("train/seconds"), metrics.get("train/best_step")
-    text = f"{seconds / 60:.0f}" if seconds else "-"
-    steps = metrics.get("train/steps")
-    # Manifests written before the loop recorded it: the same test, from the same fields.
-    rising = metrics.get(
-        "train/still_rising", best == steps and not metrics.get("train/stopped_early")
-    )
-    return text + (
-        f" (best step {best} of {steps}{', still rising' if rising else ''})"
-        if best is not None
-        else ""
-    )
+    seconds = metrics.get("train/seconds")
+    note = training_note(metrics)
+    return (f"{seconds / 60:.0f}" if seconds else "-") + (f" ({note})" if note else "")
 
 
 def quantization_and_peer(ab: dict) -> list[str]:

@@ -27,7 +27,7 @@ student = {{ model = "{tiny_st_path}" }}
 [[sweep.candidates]]
 name = "short"
 student = {{ max_seq_length = 16 }}
-train = {{ epochs = 2 }}
+train = {{ epochs = 2, metric_for_best = "dev/ndcg@10" }}
 """
     )
     return tiny_recipe(root, str(tiny_st_path), str(tiny_st_path), root / "beir", extra=extra)
@@ -68,6 +68,10 @@ def test_every_candidate_and_reference_runs_side_by_side(swept: Path) -> None:
     assert short["train"]["epochs"] == 2
     page = (swept / "out" / "sweep" / "report.html").read_text()
     assert "Quality against speed" in page and "&#9679;" in page  # the frontier is marked
+    # Only "short" keeps its best evaluation's weights, so only it has a training note.
+    assert list(ab["settings"]["training"]) == ["short"]
+    assert ab["settings"]["training"]["short"].startswith("best step ")
+    assert "<th>training</th>" in page
 
 
 def test_frontier_rows_say_what_each_distilled_arm_beats(swept: Path) -> None:
@@ -105,7 +109,7 @@ def test_list_names_each_candidate_and_what_it_changes(swept: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("recipe: the recipe as written")
-    assert lines[2].startswith("short: {'student': {'max_seq_length': 16}, 'train': {'epochs': 2}}")
+    assert lines[2].startswith("short: {'student': {'max_seq_length': 16}, 'train': {'epochs': 2, ")
 
 
 def test_bad_candidates_fail_before_anything_trains(tmp_path: Path, tiny_st_path: Path) -> None:
@@ -210,3 +214,28 @@ def test_an_arm_faster_than_every_reference_is_set_beside_the_fastest() -> None:
     assert verdict(row) == (
         "no reference this fast; the fastest, at 30.0x: beats fast-ref (+0.100 [+0.060, +0.120])"
     )
+
+
+def test_training_notes_say_when_a_candidate_is_its_start() -> None:
+    """A candidate whose start was kept is the model it started from; the report says so
+    beside it, and says when a candidate was still improving at its step cap."""
+    from ragdistill.distill.selection import training_note
+    from ragdistill.stages.embedder.ab_report import _frontier_table
+    from ragdistill.stages.embedder.ab_result import ABResult
+
+    kept = {"train/best_step": 0, "train/steps": 90, "train/stopped_early": True}
+    assert training_note(kept).startswith("best step 0 of 90: no trained weights beat the start")
+    rising = {"train/best_step": 252, "train/steps": 252, "train/still_rising": True}
+    assert training_note(rising) == "best step 252 of 252, still rising"
+    # Older manifests lack still_rising: a best at the last step, not stopped early, rose.
+    assert training_note({"train/best_step": 60, "train/steps": 60}).endswith("still rising")
+    assert training_note({"train/best_step": 30, "train/steps": 60}) == "best step 30 of 60"
+    assert training_note({"train/steps": 60}) == ""  # no metric_for_best: nothing chosen
+
+    arms = [_arm("teacher", "teacher", 50, 0.8), _arm("kept", "candidate", 100, 0.7)]
+    result = ABResult(dataset={}, settings={"training": {"kept": training_note(kept)}},
+                      query_ids=[], arms={a.name: a for a in arms}, comparisons=[])  # fmt: skip
+    page = _frontier_table(result, "ndcg@10")
+    assert "<th>training</th>" in page and "so this is the start" in page
+    result.settings = {}
+    assert "<th>training</th>" not in _frontier_table(result, "ndcg@10")

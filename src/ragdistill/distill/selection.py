@@ -121,3 +121,24 @@ def restore_best(
     elif report:  # only the main process evaluated: the others know the step, not the value
         log.info("restored the best weights: %s = %.4g at step %d",
                  tracker.metric, tracker.value, tracker.step)  # fmt: skip
+
+
+def training_note(metrics: dict[str, Any]) -> str:
+    """How a finished training chose its weights, from its manifest's ``train/`` metrics:
+    "best step 240 of 252", "... still rising" at its cap, or that the start was kept.
+
+    A report shows it beside each distilled arm: a candidate whose start was kept is
+    the model it started from, not a distilled one, and one still rising wanted more
+    steps. Empty when the training kept no best (no ``metric_for_best``).
+    """
+    best, steps = metrics.get("train/best_step"), metrics.get("train/steps")
+    if best is None or steps is None:
+        return ""
+    if best == 0:
+        return (f"best step 0 of {steps}: no trained weights beat the start on "
+                "the dev split, so this is the start")  # fmt: skip
+    # Manifests written before the loop recorded it: the same test, from the same fields.
+    rising = metrics.get(
+        "train/still_rising", best == steps and not metrics.get("train/stopped_early")
+    )
+    return f"best step {best} of {steps}" + (", still rising" if rising else "")

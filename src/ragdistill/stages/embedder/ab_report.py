@@ -154,6 +154,9 @@ def _frontier_table(r: ABResult, metric: str) -> str:
         )
         return f"{100 * value:.1f}%{ci}"
 
+    # A sweep records how each candidate's training chose its weights: a kept start is
+    # the downloaded model, not a distilled one, and "still rising" asks for more steps.
+    training = r.settings.get("training") or {}
     rows = []
     for row in frontier_rows(r, metric):
         rows.append([
@@ -162,9 +165,11 @@ def _frontier_table(r: ABResult, metric: str) -> str:
             pct(row.kept, row.kept_low, row.kept_high),
             "-" if not math.isfinite(row.speedup) else f"{row.speedup:.1f}x",
             "&#9679;" if row.on_frontier else "", escape(verdict(row)),
-        ])  # fmt: skip
+        ] + ([escape(training.get(row.name, ""))] if training else []))  # fmt: skip
     head = ["arm", "role", metric_label(metric), "of the teacher", "query-encode speed",
             "frontier", "against references as fast or faster"]  # fmt: skip
+    if training:
+        head.append("training")
     note = (f"<p class=muted>Fastest first. Frontier (&#9679;): no other arm is both better "
             f"and faster. A reference counts as as fast when its query-encode speed is at "
             f"least {SIMILAR_SPEED:.0%} of the arm's; each difference is the arm's "

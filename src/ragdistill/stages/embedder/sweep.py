@@ -166,5 +166,20 @@ def sweep_report(
 
     result = sweep_arms(recipe, artifacts).run(out, show_progress=show_progress)
     result.settings["candidates"] = {name: str(path) for name, path in artifacts.items()}
+    result.settings["training"] = training_notes(artifacts)
     result.to_json(out / "ab.json")
     return write_html_report(result, out / "report.html")
+
+
+def training_notes(artifacts: Mapping[str, Path]) -> dict[str, str]:
+    """Per candidate, how its training chose its weights (the report shows it), from the
+    manifest saved beside each artifact."""
+    from ragdistill.artifacts import read_manifest
+    from ragdistill.distill.selection import training_note
+
+    notes = {}
+    for name, artifact in artifacts.items():
+        manifest = read_manifest(artifact) or {}
+        if note := training_note(manifest.get("metrics") or {}):
+            notes[name] = note
+    return notes
