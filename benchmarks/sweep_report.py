@@ -12,6 +12,7 @@ from markdown_section import read_subsection
 from sweep_setup import (
     BIG,
     CANDIDATE_NAMES,
+    CAVEATS,
     CHOSEN_ON,
     DATA,
     NOTES,
@@ -49,6 +50,8 @@ def rows_for(name: str, ab: dict, out: Path, budget: Budget) -> tuple[list[list[
         what = NOTES.get(row.name) or _note(name, row.name, out, budget) or row.role
         if _best_step(result, row.name) == 0:
             what += ", but its start was kept (train min)"
+        if caveat := CAVEATS.get((out.name, name, row.name.removesuffix("@int8"))):
+            what += f" ({caveat})"
         kept = "-" if math.isnan(row.kept) else f"{row.kept:.1%}"
         if not math.isnan(row.kept_low):
             kept += f" [{row.kept_low:.1%}, {row.kept_high:.1%}]"
