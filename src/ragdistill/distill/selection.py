@@ -1,5 +1,8 @@
 """Keeping the best evaluation's weights: the tracker, its sharing across processes and
-the restore at the end of training (``train.metric_for_best``, early stopping)."""
+the restore at the end of training (``train.metric_for_best``, early stopping).
+
+Torch loads only inside the functions that move weights: a report reads
+:func:`training_note` without it."""
 
 from __future__ import annotations
 
@@ -9,9 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ragdistill.distill.checkpoint import best_checkpoint, load_weights
 from ragdistill.errors import ConfigError
 from ragdistill.recipes.schema import TrainSpec
 
@@ -83,6 +83,8 @@ class BestTracker:
 
 def share_best(accelerator: Any, tracker: BestTracker, main: bool, target: Any) -> None:
     """Tell every process the best step and the stop the main process's evaluation found."""
+    import torch
+
     # Shifted by one, so that 0 can say "none" and step 0 (the start) still travels.
     mine = [_plus_one(tracker.step), _plus_one(tracker.stopped_at)] if main else [0, 0]
     shared = accelerator.reduce(torch.tensor(mine, dtype=torch.int64, device=target), "sum")
@@ -97,6 +99,8 @@ def restore_best(
     tracker: BestTracker, ckpt_dir: Path, modules: dict[str, Any], *, report: bool
 ) -> None:
     """Load the best evaluation's weights into ``modules`` (the last ones if none ran)."""
+    from ragdistill.distill.checkpoint import best_checkpoint, load_weights
+
     if tracker.step is None:
         if report:
             log.warning(
