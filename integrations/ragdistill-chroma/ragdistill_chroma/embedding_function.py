@@ -10,6 +10,12 @@ collection's metadata under the core's keys. A mismatch raises
 names (``"ragdistill"`` for any model), so a collection opened with
 ``client.get_collection(name, embedding_function=ef)`` is checked only by
 :meth:`~RagdistillEmbeddingFunction.check_collection`.
+
+``collection.modify(configuration={"embedding_function": other})`` is refused too, but
+late: Chroma (1.x, local) stores the new configuration before it asks the function to
+validate the update, so the refusal comes after the write. The error says how to put the
+record back; a collection opened through ``get_or_create_collection`` keeps the model in
+its metadata as well, which the write does not touch, so it stays refused either way.
 """
 
 from __future__ import annotations
@@ -260,9 +266,12 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
         old, new = old_config.get("fingerprint"), new_config.get("fingerprint")
         if old is not None and new is not None and old != new:
             raise IndexMismatchError(
-                f"the collection was embedded by another model (fingerprint {old[:12]}) than "
-                f"{new_config.get('source')} (fingerprint {new[:12]}); its vectors would not "
-                "be comparable"
+                f"the collection was embedded by another model (fingerprint {old[:12]}, "
+                f"{old_config.get('source')}) than {new_config.get('source')} (fingerprint "
+                f"{new[:12]}); its vectors would not be comparable. Chroma stored the new "
+                "configuration before this check ran: put the record back with "
+                "collection.modify(configuration={'embedding_function': "
+                f"RagdistillEmbeddingFunction({old_config.get('source')!r})}})"
             )
 
 
