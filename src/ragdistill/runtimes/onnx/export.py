@@ -10,6 +10,8 @@ manifest. It sits beside it instead, in ``<folder>.onnx/``:
   classification head for a cross-encoder);
 - ``model_qint8.onnx``: int8 weights by ONNX Runtime's dynamic quantization
   (``onnxruntime.quantization.quantize_dynamic``, what optimum's ``ORTQuantizer`` runs);
+  not fused by ``onnxruntime.transformers``' optimizer first, which made MiniLM slower on
+  CPU in fp32 and int8 (measured: the README's ONNX Runtime paragraph);
 - ``ragdistill-onnx.json`` (:data:`SIDECAR`): the sha256 of the source it was exported
   from (the artifact manifest's ``files`` table, or every file of a plain folder) and
   the size and sha256 of every exported file.
