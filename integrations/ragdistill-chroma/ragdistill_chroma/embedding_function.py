@@ -265,13 +265,18 @@ class RagdistillEmbeddingFunction(EmbeddingFunction[Documents]):
             raise ValueError("the distance space of an existing collection cannot change")
         old, new = old_config.get("fingerprint"), new_config.get("fingerprint")
         if old is not None and new is not None and old != new:
+            source = old_config.get("source")
+            original = (
+                f"RagdistillEmbeddingFunction({source!r})"
+                if source
+                else "the function that embedded it"
+            )
             raise IndexMismatchError(
                 f"the collection was embedded by another model (fingerprint {old[:12]}, "
-                f"{old_config.get('source')}) than {new_config.get('source')} (fingerprint "
+                f"{source or 'built in code'}) than {new_config.get('source')} (fingerprint "
                 f"{new[:12]}); its vectors would not be comparable. Chroma stored the new "
                 "configuration before this check ran: put the record back with "
-                "collection.modify(configuration={'embedding_function': "
-                f"RagdistillEmbeddingFunction({old_config.get('source')!r})}})"
+                f"collection.modify(configuration={{'embedding_function': {original}}})"
             )
 
 
